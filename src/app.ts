@@ -1,0 +1,143 @@
+import express from 'express';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/config-schema';
+import { createAdapters } from './compensation/adapters/create-adapters';
+import type { ChannelAdapter } from './compensation/adapters/channel-adapter';
+import { startCompensationConsumer } from './compensation/compensation-consumer';
+import { createCompensationService } from './compensation/compensation-service';
+import { createDelayScheduler } from './delay/delay-scheduler';
+import { declareTopology } from './delay/delay-topology';
+import { createBroker } from './infra/broker';
+import { createTopologyNames } from './infra/broker-topology';
+import { createDatabase } from './infra/database';
+import { createMetrics } from './ops/metrics';
+import { createOpsRoutes } from './ops/ops-routes';
+import { createOutbox } from './outbox/outbox';
+import { createParkingRepository } from './parking/parking-repository';
+import { createPaymentTransitions } from './payments/payment-transitions';
+import { createPaymentsRepository } from './payments/payments-repository';
+import { createPaymentsRoutes } from './payments/payments-routes';
+import { createPaymentsService } from './payments/payments-service';
+import { correlationMiddleware, errorHandler, jsonBodyMiddleware, metricsMiddleware, notFoundHandler } from './shared/http';
+import { createLogger, type Logger } from './shared/logger';
+import { createShutdownRegistry } from './shared/shutdown';
+
+export interface AppOverrides {
+  logger?: Logger;
+  adapters?: Map<string, ChannelAdapter>;
+  now?: () => number;
+}
+
+/**
+ * The composition root: builds every component in boot order, top to bottom. Nothing runs until
+ * `start()`, which starts what the role needs; `stop()` closes everything in reverse.
+ */
+export function createApp(config: Config, overrides: AppOverrides = {}) {
+  const logger = overrides.logger ?? createLogger({ level: config.log.level, pretty: config.env !== 'production' && process.stdout.isTTY });
+  const shutdown = createShutdownRegistry({ logger: logger.child({ component: 'shutdown' }), timeoutMs: config.shutdown.timeoutMs });
+  const metrics = createMetrics();
+
+  // Infrastructure.
+  const db = createDatabase({ config, shutdown });
+  const names = createTopologyNames(config.broker.prefix);
+  const broker = createBroker({
+    urls: config.broker.urls,
+    logger: logger.child({ component: 'broker' }),
+    publishTimeoutMs: config.outbox.publishTimeoutMs,
+    connectionName: `payment-compensator ${config.role} ${process.pid}`,
+  });
+  broker.addSetup((channel) => declareTopology(channel, names, config.broker));
+  shutdown.register('broker connection', () => broker.close());
+  const scheduler = createDelayScheduler({ broker, names, now: overrides.now });
+  const outbox = createOutbox({
+    db,
+    scheduler,
+    logger: logger.child({ component: 'outbox' }),
+    relayIntervalMs: config.outbox.relayIntervalMs,
+    relayMinAgeMs: config.outbox.relayMinAgeMs,
+    relayBatchSize: config.outbox.relayBatchSize,
+  });
+
+  // Payments (intake and callbacks).
+  const repository = createPaymentsRepository({ db });
+  const transitions = createPaymentTransitions({ repository, outbox });
+  const payments = createPaymentsService({
+    config,
+    db,
+    repository,
+    transitions,
+    outbox,
+    onLockRetry: () => metrics.lockRetries.inc({ where: 'callback' }),
+  });
+  const parking = createParkingRepository({ db });
+
+  // Compensation worker.
+  const compensation = createCompensationService({
+    config,
+    db,
+    repository,
+    transitions,
+    parking,
+    scheduler,
+    outbox,
+    adapters: overrides.adapters ?? createAdapters(config),
+    metrics,
+    logger: logger.child({ component: 'compensation' }),
+    now: overrides.now,
+  });
+
+  // HTTP.
+  const http = express();
+  http.disable('x-powered-by');
+  http.use(correlationMiddleware());
+  http.use(metricsMiddleware(metrics));
+  http.use(createOpsRoutes({ db, broker, metrics }));
+  http.use(jsonBodyMiddleware(config.http.bodyLimitBytes));
+  http.use(createPaymentsRoutes({ service: payments, logger: logger.child({ component: 'payments' }), metrics }));
+  http.use(notFoundHandler());
+  http.use(errorHandler(logger.child({ component: 'http' })));
+
+  let server: Server | undefined;
+
+  return {
+    config,
+    logger,
+    db,
+    broker,
+    names,
+    metrics,
+    http,
+    payments,
+    outbox,
+    /** Starts the role's parts. The api answers even while the broker is down (the outbox holds timers). */
+    async start(): Promise<{ port?: number }> {
+      const role = config.role;
+      const connected = await broker.start(role === 'api' ? 3000 : 15000);
+      if (!connected) logger.warn('broker not reachable yet; reconnecting in the background');
+      if (role === 'worker' || role === 'all') {
+        const consumer = await startCompensationConsumer({ broker, names, config, service: compensation, metrics, logger: logger.child({ component: 'compensation' }) });
+        shutdown.register('compensation consumer', () => consumer.stop());
+      }
+      if (role === 'api' || role === 'all') {
+        const stopRelay = outbox.startRelay();
+        shutdown.register('outbox relay', stopRelay);
+        server = await new Promise<Server>((resolve, reject) => {
+          const s = http.listen(config.http.port, () => resolve(s)).once('error', reject);
+        });
+        const listening = server;
+        shutdown.register('http server', () => new Promise<void>((resolve) => {
+          listening.close(() => resolve());
+          listening.closeIdleConnections();
+        }));
+        const port = (server.address() as AddressInfo).port;
+        logger.info('http listening', { port, role });
+        return { port };
+      }
+      logger.info('started', { role });
+      return {};
+    },
+    stop: (reason = 'stop') => shutdown.shutdown(reason),
+  };
+}
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,20 @@
+import type { PaymentResource } from '../../payments/payment-resource';
+
+/** What the channel says about an order. UNKNOWN means "ask again later". */
+export type QueryResult =
+  | { status: 'PAID'; transactionId: string; paidAmount: number }
+  | { status: 'NOT_PAID' }
+  | { status: 'UNKNOWN'; reason: string };
+
+/**
+ * One payment channel (acquirer, wallet, QR). Implementations throw on transport errors and
+ * timeouts; the worker treats a throw like UNKNOWN and retries on the schedule.
+ */
+export interface ChannelAdapter {
+  readonly name: string;
+  /** Whether queryOrder means anything; `none` closes without asking. */
+  readonly canQuery: boolean;
+  queryOrder(payment: PaymentResource): Promise<QueryResult>;
+  /** Closes the order at the channel so the customer can no longer pay it. */
+  closeOrder(payment: PaymentResource): Promise<void>;
+}

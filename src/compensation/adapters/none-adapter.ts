@@ -1,0 +1,13 @@
+import type { ChannelAdapter } from './channel-adapter';
+
+/** Closes without asking: for channels that cannot be queried, or a pure timeout policy. */
+export function createNoneAdapter(): ChannelAdapter {
+  return {
+    name: 'none',
+    canQuery: false,
+    async queryOrder() {
+      return { status: 'NOT_PAID' };
+    },
+    async closeOrder() {},
+  };
+}

@@ -1,0 +1,28 @@
+import type { Broker } from '../infra/broker';
+import { startBatchingConsumer, type BatchingConsumer } from '../infra/batching-consumer';
+import type { TopologyNames } from '../infra/broker-topology';
+import type { Config } from '../config/config-schema';
+import type { Metrics } from '../ops/metrics';
+import type { Logger } from '../shared/logger';
+import type { CompensationService } from './compensation-service';
+
+/** Subscribes the compensation queue: due timers in batches into the compensation service. */
+export function startCompensationConsumer(deps: {
+  broker: Broker;
+  names: TopologyNames;
+  config: Config;
+  service: CompensationService;
+  metrics: Metrics;
+  logger: Logger;
+}): Promise<BatchingConsumer> {
+  return startBatchingConsumer({
+    broker: deps.broker,
+    queue: deps.names.compensationQueue,
+    prefetch: deps.config.worker.prefetch,
+    batchSize: deps.config.worker.batchSize,
+    batchWaitMs: deps.config.worker.batchWaitMs,
+    logger: deps.logger,
+    handleBatch: (deliveries) => deps.service.handleBatch(deliveries),
+    onBatch: (size) => deps.metrics.batchSize.observe({ consumer: 'compensation' }, size),
+  });
+}

@@ -1,0 +1,207 @@
+import type { Config } from '../config/config-schema';
+import type { DelayScheduler } from '../delay/delay-scheduler';
+import type { Delivery } from '../infra/broker';
+import { DESTINATIONS } from '../infra/broker-topology';
+import { withLockRetry, type Database } from '../infra/database';
+import type { Metrics } from '../ops/metrics';
+import type { Outbox } from '../outbox/outbox';
+import type { ParkingRepository, ParkedItemInput } from '../parking/parking-repository';
+import { toResource } from '../payments/payment-resource';
+import type { PaymentRow, PaymentsRepository } from '../payments/payments-repository';
+import type { PaymentTransitions } from '../payments/payment-transitions';
+import { groupBy, mapWithConcurrency } from '../shared/concurrency';
+import type { Logger } from '../shared/logger';
+import { runWithCorrelationId } from '../shared/request-context';
+import type { ChannelAdapter } from './adapters/channel-adapter';
+import { parseTimer, type TimerMessage } from './timer-message';
+
+interface DueTimer {
+  delivery: Delivery;
+  timer: TimerMessage;
+}
+
+type Decision =
+  | { kind: 'pay'; transactionId: string }
+  | { kind: 'close' }
+  | { kind: 'retry'; error: string }
+  | { kind: 'park'; reason: string; error: string };
+
+/**
+ * Settles due timers (DESIGN section 6): skip the settled, ask the channel, then one sorted by-id
+ * UPDATE per target state in one transaction, and ack only after commit.
+ */
+export function createCompensationService(deps: {
+  config: Config;
+  db: Database;
+  repository: PaymentsRepository;
+  transitions: PaymentTransitions;
+  parking: ParkingRepository;
+  scheduler: DelayScheduler;
+  outbox: Outbox;
+  adapters: Map<string, ChannelAdapter>;
+  metrics: Metrics;
+  logger: Logger;
+  now?: () => number;
+}) {
+  const { config, repository, metrics, logger } = deps;
+  const now = deps.now ?? Date.now;
+
+  function park(delivery: Delivery, item: Omit<ParkedItemInput, 'purpose' | 'message' | 'correlationId'>): ParkedItemInput {
+    metrics.parked.inc({ purpose: 'compensation', reason: item.reason });
+    return {
+      ...item,
+      purpose: 'compensation',
+      message: delivery.message.content.toString('utf8'),
+      correlationId: delivery.message.properties.correlationId as string | undefined,
+    };
+  }
+
+  /** The timer again, for a later attempt or for the rest of a delay that arrived early. */
+  async function reschedule(due: DueTimer, deadline: number, attempt: number): Promise<void> {
+    await deps.scheduler.schedule({
+      destination: DESTINATIONS.paymentTimer,
+      deadline,
+      attempt,
+      correlationId: due.delivery.message.properties.correlationId as string | undefined,
+      body: { paymentId: due.timer.paymentId },
+    });
+  }
+
+  async function decide(payment: PaymentRow, timer: TimerMessage): Promise<Decision> {
+    const channel = config.channels[payment.channel];
+    const adapter = deps.adapters.get(payment.channel);
+    if (!channel || !adapter) return { kind: 'park', reason: 'unknown_channel', error: `channel ${payment.channel} is not configured` };
+    const resource = toResource(payment);
+    try {
+      if (adapter.canQuery && channel.queryBeforeClose) {
+        const result = await adapter.queryOrder(resource);
+        metrics.remedyOutcomes.inc({ channel: payment.channel, result: result.status });
+        if (result.status === 'PAID') {
+          if (result.paidAmount !== Number(payment.amount)) {
+            return { kind: 'park', reason: 'amount_mismatch', error: `channel paid ${result.paidAmount}, expected ${payment.amount}` };
+          }
+          return { kind: 'pay', transactionId: result.transactionId };
+        }
+        if (result.status === 'UNKNOWN') return { kind: 'retry', error: result.reason };
+      }
+      await adapter.closeOrder(resource);
+      return { kind: 'close' };
+    } catch (err) {
+      metrics.remedyOutcomes.inc({ channel: payment.channel, result: 'ERROR' });
+      logger.warn('channel call failed', { paymentId: payment.public_id, channel: payment.channel, attempt: timer.attempt, error: (err as Error).message });
+      return { kind: 'retry', error: (err as Error).message };
+    }
+  }
+
+  /** Decides and settles the timers of one channel; channels run side by side. */
+  async function settleChannel(group: Array<{ payment: PaymentRow; timers: DueTimer[] }>): Promise<void> {
+    const decisions = await mapWithConcurrency(group, config.worker.channelConcurrency, async (item) => ({
+      ...item,
+      decision: await runWithCorrelationId(item.timers[0]?.delivery.message.properties.correlationId as string | undefined, () =>
+        decide(item.payment, item.timers[0]?.timer as TimerMessage),
+      ),
+    }));
+
+    const toPark: ParkedItemInput[] = [];
+    const settledTimers: DueTimer[] = [];
+    for (const item of decisions) {
+      const first = item.timers[0] as DueTimer;
+      const d = item.decision;
+      if (d.kind === 'retry') {
+        const schedule = config.retry.remedy;
+        const attempt = first.timer.attempt;
+        if (attempt <= schedule.length) {
+          const delaySeconds = schedule[attempt - 1] as number;
+          await reschedule(first, now() + delaySeconds * 1000, attempt + 1);
+          metrics.retries.inc({ purpose: 'remedy', attempt: String(attempt + 1) });
+        } else {
+          toPark.push(park(first.delivery, { reason: 'retries_exhausted', paymentId: item.payment.id, attempts: attempt, lastError: d.error }));
+        }
+      } else if (d.kind === 'park') {
+        toPark.push(park(first.delivery, { reason: d.reason, paymentId: item.payment.id, attempts: first.timer.attempt, lastError: d.error }));
+      }
+      settledTimers.push(...item.timers);
+    }
+
+    const pays = decisions.filter((i) => i.decision.kind === 'pay');
+    const closes = decisions.filter((i) => i.decision.kind === 'close');
+    const ids = [...pays, ...closes].map((i) => i.payment.id);
+    const notifications = await withLockRetry(
+      deps.db,
+      config.database.deadlockRetries,
+      async (trx) => {
+        const locked = await repository.lockByIds(trx, ids);
+        const byId = new Map(locked.map((r) => [r.id, r]));
+        const at = new Date(now());
+        const paid = await deps.transitions.apply(trx, {
+          rows: pays.map((i) => byId.get(i.payment.id)).filter((r): r is PaymentRow => r !== undefined),
+          transition: 'pay',
+          cause: 'remedy',
+          at,
+          transactionIds: new Map(pays.map((i) => [i.payment.id, (i.decision as { transactionId: string }).transactionId])),
+        });
+        const closed = await deps.transitions.apply(trx, {
+          rows: closes.map((i) => byId.get(i.payment.id)).filter((r): r is PaymentRow => r !== undefined),
+          transition: 'close',
+          cause: 'timeout',
+          at,
+        });
+        for (const row of [...paid.changed, ...closed.changed]) {
+          metrics.transitions.inc({ from: 'PENDING', to: row.status, cause: row.status === 'PAID' ? 'remedy' : 'timeout' });
+          metrics.timerLateness.observe(Math.max(0, at.getTime() - new Date(row.expires_at).getTime()) / 1000);
+        }
+        if (paid.changed.length + closed.changed.length > 0) {
+          logger.info('payments settled', { paid: paid.changed.map((r) => r.public_id), closed: closed.changed.map((r) => r.public_id) });
+        }
+        return [...paid.notifications, ...closed.notifications];
+      },
+      () => metrics.lockRetries.inc({ where: 'compensation' }),
+    );
+    await deps.parking.park(toPark);
+    for (const t of settledTimers) t.delivery.ack();
+    await deps.outbox.flush(notifications);
+  }
+
+  return {
+    async handleBatch(deliveries: Delivery[]): Promise<void> {
+      const at = now();
+      const due: DueTimer[] = [];
+      const toPark: ParkedItemInput[] = [];
+      const ackAfterParking: Delivery[] = [];
+      for (const delivery of deliveries) {
+        const parsed = parseTimer(delivery.message);
+        if (!parsed.ok) {
+          toPark.push(park(delivery, { reason: 'malformed', paymentId: null, attempts: 0, lastError: parsed.error }));
+          ackAfterParking.push(delivery);
+        } else if (parsed.value.deadline > at) {
+          // Never act early: send the rest of the delay round again.
+          await reschedule({ delivery, timer: parsed.value }, parsed.value.deadline, parsed.value.attempt);
+          delivery.ack();
+        } else {
+          due.push({ delivery, timer: parsed.value });
+        }
+      }
+
+      const payments = new Map((await repository.findByIds(due.map((d) => d.timer.paymentId))).map((p) => [p.id, p]));
+      const pending: DueTimer[] = [];
+      for (const d of due) {
+        const payment = payments.get(d.timer.paymentId);
+        if (!payment) {
+          toPark.push(park(d.delivery, { reason: 'unknown_payment', paymentId: null, attempts: d.timer.attempt, lastError: `no payment with id ${d.timer.paymentId}` }));
+          ackAfterParking.push(d.delivery);
+        } else if (payment.status !== 'PENDING') {
+          d.delivery.ack(); // already settled, by a callback or an earlier delivery
+        } else {
+          pending.push(d);
+        }
+      }
+      await deps.parking.park(toPark);
+      for (const delivery of ackAfterParking) delivery.ack();
+
+      const byPayment = groupBy(pending, (d) => d.timer.paymentId);
+      const items = [...byPayment.entries()].map(([id, timers]) => ({ payment: payments.get(id) as PaymentRow, timers }));
+      await Promise.all([...groupBy(items, (i) => i.payment.channel).values()].map((group) => settleChannel(group)));
+    },
+  };
+}
+export type CompensationService = ReturnType<typeof createCompensationService>;

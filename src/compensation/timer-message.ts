@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import type { ConsumeMessage } from 'amqplib';
+
+const timerSchema = z.object({
+  paymentId: z.number().int().positive(),
+  deadline: z.number().int().positive(),
+  attempt: z.number().int().min(1),
+});
+export type TimerMessage = z.infer<typeof timerSchema>;
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** Reads a delivery's JSON body with a schema; anything unreadable is reported, never thrown. */
+export function parseMessage<T>(schema: z.ZodType<T>, message: ConsumeMessage): Parsed<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(message.content.toString('utf8'));
+  } catch {
+    return { ok: false, error: 'body is not JSON' };
+  }
+  const result = schema.safeParse(json);
+  if (!result.success) {
+    return { ok: false, error: result.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') };
+  }
+  return { ok: true, value: result.data };
+}
+
+export function parseTimer(message: ConsumeMessage): Parsed<TimerMessage> {
+  return parseMessage(timerSchema, message);
+}

@@ -1,0 +1,118 @@
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { configSchema, type Config } from './config-schema';
+
+type Json = Record<string, unknown>;
+
+export class ConfigError extends Error {}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  argv?: string[];
+  configDir?: string;
+  /** Deep-merged last; tests use it to shorten schedules and pick a queue prefix. */
+  overrides?: Json;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Things worth one log line at start, e.g. development secrets in use. */
+  warnings: string[];
+}
+
+const DEFAULT_CONFIG_DIR = path.resolve(__dirname, '..', '..', 'config');
+
+function isPlainObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function deepMerge(base: Json, extra: Json): Json {
+  const out: Json = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const current = out[key];
+    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
+  }
+  return out;
+}
+
+function readJson(file: string): Json {
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (!isPlainObject(parsed)) throw new Error('top level must be an object');
+    return parsed;
+  } catch (err) {
+    throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
+  }
+}
+
+function roleFromArgv(argv: string[]): string | undefined {
+  const i = argv.findIndex((a) => a === '--role' || a.startsWith('--role='));
+  if (i < 0) return undefined;
+  const arg = argv[i] as string;
+  return arg.includes('=') ? arg.slice('--role='.length) : argv[i + 1];
+}
+
+function integerFromEnv(name: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new ConfigError(`${name} must be a whole number, got "${value}"`);
+  return Number(value);
+}
+
+/**
+ * Builds the typed Config: config/default.json, then config/<NODE_ENV>.json, then the
+ * fixed environment variables of DESIGN section 4, then `overrides`. Fails naming the bad key.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const configDir = options.configDir ?? DEFAULT_CONFIG_DIR;
+  const nodeEnv = env.NODE_ENV ?? 'development';
+  if (!['production', 'development', 'test'].includes(nodeEnv)) {
+    throw new ConfigError(`NODE_ENV must be production, development or test, got "${nodeEnv}"`);
+  }
+
+  let raw = readJson(path.join(configDir, 'default.json'));
+  const envFile = path.join(configDir, `${nodeEnv}.json`);
+  if (existsSync(envFile)) raw = deepMerge(raw, readJson(envFile));
+  // Secrets come only from the environment: a secret in a file is an error.
+  for (const [name, channel] of Object.entries(isPlainObject(raw.channels) ? raw.channels : {})) {
+    if (isPlainObject(channel) && 'secret' in channel) {
+      throw new ConfigError(`channels.${name}.secret must not be set in a file; use CHANNEL_SECRET_${name.toUpperCase()}`);
+    }
+  }
+
+  const fromEnv: Json = { env: nodeEnv };
+  if (env.PORT !== undefined) fromEnv.http = { port: integerFromEnv('PORT', env.PORT) };
+  const role = roleFromArgv(options.argv ?? []) ?? env.ROLE;
+  if (role !== undefined) fromEnv.role = role;
+  if (env.DATABASE_URL) fromEnv.database = { url: env.DATABASE_URL };
+  if (env.AMQP_URL) {
+    fromEnv.broker = { urls: env.AMQP_URL.split(',').map((u) => u.trim()).filter(Boolean) };
+  }
+  if (env.ADMIN_TOKEN) fromEnv.adminToken = env.ADMIN_TOKEN;
+  if (env.LOG_LEVEL) fromEnv.log = { level: env.LOG_LEVEL };
+  raw = deepMerge(raw, fromEnv);
+  if (options.overrides) raw = deepMerge(raw, options.overrides);
+  raw = structuredClone(raw); // the secrets below are filled in place
+
+  const warnings: string[] = [];
+  const channels = isPlainObject(raw.channels) ? raw.channels : {};
+  for (const [name, channel] of Object.entries(channels)) {
+    if (!isPlainObject(channel)) continue;
+    const variable = `CHANNEL_SECRET_${name.toUpperCase()}`;
+    const secret = env[variable] ?? (channel.secret as string | undefined);
+    if (secret) {
+      channel.secret = secret;
+    } else if (nodeEnv === 'production') {
+      throw new ConfigError(`${variable} is required in production (channel "${name}")`);
+    } else {
+      channel.secret = `dev-secret-${name}`;
+      warnings.push(`${variable} is not set: channel "${name}" uses the development secret`);
+    }
+  }
+
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  return { config: parsed.data, warnings };
+}

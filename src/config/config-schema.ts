@@ -1,0 +1,92 @@
+import { z } from 'zod';
+
+/** Seconds between attempts; one entry per retry, then the item is parked. */
+const retrySchedule = z.array(z.number().int().positive().max(2_592_000)).min(1);
+
+const channelName = z.string().regex(/^[a-z0-9_]{1,32}$/, 'channel names are lower-case [a-z0-9_]');
+
+const adapterSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('none') }).strict(),
+  z
+    .object({
+      type: z.literal('http'),
+      baseUrl: z.string().url(),
+      timeoutMs: z.number().int().positive().default(3000),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('simulator'),
+      baseUrl: z.string().url(),
+      timeoutMs: z.number().int().positive().default(3000),
+    })
+    .strict(),
+]);
+
+const channelSchema = z
+  .object({
+    timeoutSeconds: z.number().int().min(1).max(2_592_000),
+    adapter: adapterSchema.default({ type: 'none' }),
+    /** Ask the channel before closing (remedy); false closes straight away. */
+    queryBeforeClose: z.boolean().default(true),
+    /** Filled from CHANNEL_SECRET_<NAME>; never from a file. */
+    secret: z.string().min(1),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    env: z.enum(['production', 'development', 'test']),
+    role: z.enum(['api', 'worker', 'all']),
+    http: z
+      .object({
+        port: z.number().int().min(0).max(65535),
+        bodyLimitBytes: z.number().int().positive(),
+      })
+      .strict(),
+    database: z
+      .object({
+        url: z.string().regex(/^mysql:\/\//, 'DATABASE_URL must start with mysql://'),
+        poolMax: z.number().int().positive(),
+        deadlockRetries: z.number().int().min(0),
+      })
+      .strict(),
+    broker: z
+      .object({
+        urls: z.array(z.string().regex(/^amqps?:\/\//, 'AMQP_URL entries must start with amqp://')).min(1),
+        /** Prefix of every exchange and queue name; tests use a unique one per file. */
+        prefix: z.string().regex(/^[a-z0-9_-]{1,40}$/),
+        queueType: z.enum(['quorum', 'classic']),
+        /** x-max-length of each delay queue (quorum queues reject publishes past it). */
+        delayQueueMaxLength: z.number().int().positive(),
+        managementUrl: z.string().url(),
+      })
+      .strict(),
+    worker: z
+      .object({
+        prefetch: z.number().int().positive(),
+        batchSize: z.number().int().positive(),
+        batchWaitMs: z.number().int().min(0),
+        channelConcurrency: z.number().int().positive(),
+      })
+      .strict(),
+    retry: z.object({ remedy: retrySchedule, notification: retrySchedule }).strict(),
+    outbox: z
+      .object({
+        relayIntervalMs: z.number().int().positive(),
+        relayMinAgeMs: z.number().int().min(0),
+        relayBatchSize: z.number().int().positive(),
+        publishTimeoutMs: z.number().int().positive(),
+      })
+      .strict(),
+    channels: z.record(channelName, channelSchema).refine((c) => Object.keys(c).length > 0, 'at least one channel'),
+    adminToken: z.string().min(16, 'ADMIN_TOKEN must be at least 16 characters').optional(),
+    log: z.object({ level: z.enum(['error', 'warn', 'info', 'debug']) }).strict(),
+    shutdown: z.object({ timeoutMs: z.number().int().positive() }).strict(),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ChannelConfig = Config['channels'][string];
+export type AdapterConfig = ChannelConfig['adapter'];
+export type Role = Config['role'];

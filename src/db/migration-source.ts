@@ -1,0 +1,13 @@
+import type { Knex } from 'knex';
+import * as createPayments from './migrations/001-create-payments';
+
+/** Migrations are listed here rather than globbed, so they run the same from src/ (tests) and dist/. */
+const migrations: Record<string, Knex.Migration> = {
+  '001-create-payments': createPayments,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name] as Knex.Migration,
+};

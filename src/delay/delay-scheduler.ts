@@ -1,0 +1,42 @@
+import type { Broker } from '../infra/broker';
+import { HEADERS, type Destination, type TopologyNames } from '../infra/broker-topology';
+import { MAX_DELAY_SECONDS, delayRoutingKey, secondsUntil } from './delay-levels';
+
+/** A message to deliver to `destination` no earlier than `deadline` (epoch ms). */
+export interface ScheduledMessage {
+  destination: Destination;
+  deadline: number;
+  attempt: number;
+  body: Record<string, unknown>;
+  correlationId?: string;
+}
+
+export interface DelayScheduler {
+  /** Publishes with a confirm; resolves once the broker holds the message. */
+  schedule(message: ScheduledMessage): Promise<void>;
+}
+
+/**
+ * The one way anything waits: payment timers, remedy retries and notification retries all go
+ * through here. The absolute deadline and the attempt ride in our own headers and the body.
+ */
+export function createDelayScheduler(deps: { broker: Broker; names: TopologyNames; now?: () => number }): DelayScheduler {
+  const now = deps.now ?? Date.now;
+  return {
+    async schedule(message) {
+      const seconds = secondsUntil(message.deadline, now());
+      if (seconds > MAX_DELAY_SECONDS) throw new RangeError(`deadline is more than ${MAX_DELAY_SECONDS} s away`);
+      const body = { ...message.body, deadline: message.deadline, attempt: message.attempt };
+      await deps.broker.publish(
+        deps.names.delayEntryExchange,
+        delayRoutingKey(seconds, message.destination),
+        Buffer.from(JSON.stringify(body)),
+        {
+          contentType: 'application/json',
+          correlationId: message.correlationId,
+          headers: { [HEADERS.deadline]: message.deadline, [HEADERS.attempt]: message.attempt },
+        },
+      );
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import { LEVEL_COUNT, levelTtlSeconds } from '../delay/delay-levels';
+
+/** Where a due message goes once its delay has run out: the routing-key suffix after the bits. */
+export const DESTINATIONS = {
+  paymentTimer: 'payment.timer.due',
+  notification: 'notification.delivery.due',
+} as const;
+export type Destination = (typeof DESTINATIONS)[keyof typeof DESTINATIONS];
+
+/** Our own headers: RabbitMQ 4.x ignores a client-set x-death, so attempts live here. */
+export const HEADERS = {
+  deadline: 'x-compensator-deadline',
+  attempt: 'x-compensator-attempt',
+} as const;
+
+function pad(level: number): string {
+  return String(level).padStart(2, '0');
+}
+
+function ttlLabel(seconds: number): string {
+  if (seconds % 86400 === 0) return `${seconds / 86400}d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0 && seconds >= 60) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}
+
+/**
+ * Every exchange and queue name, in one place. Queues are `consumer:entity:action`, exchanges
+ * `<prefix>.<what>`; a delay queue's name carries its TTL so the console explains itself.
+ */
+export function createTopologyNames(prefix: string) {
+  return {
+    prefix,
+    delayExchange: (level: number) => `${prefix}.delay.level-${pad(level)}`,
+    delayQueue: (level: number) => `${prefix}:delay:level-${pad(level)}-${ttlLabel(levelTtlSeconds(level))}`,
+    /** Entry point of every delayed message: the top level routes it down by its bits. */
+    delayEntryExchange: `${prefix}.delay.level-${pad(LEVEL_COUNT - 1)}`,
+    dueExchange: `${prefix}.due`,
+    compensationQueue: `${prefix}:payment:compensate`,
+    notificationQueue: `${prefix}:notification:deliver`,
+  };
+}
+export type TopologyNames = ReturnType<typeof createTopologyNames>;

@@ -1,0 +1,268 @@
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
+import type { Logger } from '../shared/logger';
+import { UnavailableError } from '../shared/errors';
+
+export interface Delivery {
+  message: ConsumeMessage;
+  /** True once acked or rejected; a second ack would close the channel, so it is ignored. */
+  readonly settled: boolean;
+  ack(): void;
+  /** Rejects without requeue (only used where the message was copied elsewhere first). */
+  reject(): void;
+}
+
+export interface ConsumerHandle {
+  cancel(): Promise<void>;
+}
+
+export interface Broker {
+  /** Starts connecting in the background; resolves once connected or when `waitMs` passes. */
+  start(waitMs?: number): Promise<boolean>;
+  /** Runs on every (re)connect before consumers resume, e.g. to declare the topology. */
+  addSetup(setup: (channel: Channel) => Promise<void>): void;
+  /** Publishes on a confirm channel and waits for the broker's confirm, bounded by a timeout. */
+  publish(exchange: string, routingKey: string, content: Buffer, options?: Options.Publish): Promise<void>;
+  /** A consumer that survives reconnects: it is resubscribed on every new connection. */
+  consume(queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<ConsumerHandle>;
+  /** A plain channel for admin and test work on the current connection. */
+  withChannel<T>(work: (channel: Channel) => Promise<T>): Promise<T>;
+  readonly connected: boolean;
+  close(): Promise<void>;
+}
+
+interface Consumer {
+  queue: string;
+  prefetch: number;
+  onDelivery: (delivery: Delivery) => void;
+  channel?: Channel;
+  consumerTag?: string;
+  cancelled: boolean;
+}
+
+/**
+ * One connection per process, reconnecting with capped exponential backoff and jitter across
+ * the configured URLs (a cluster's nodes). `close` and `error` both fire on a lost connection,
+ * so only `close` schedules a reconnect, and only once per connection.
+ */
+export function createBroker(deps: {
+  urls: string[];
+  logger: Logger;
+  publishTimeoutMs: number;
+  connectionName?: string;
+}): Broker {
+  const { logger } = deps;
+  const setups: Array<(channel: Channel) => Promise<void>> = [];
+  const consumers = new Set<Consumer>();
+  let connection: ChannelModel | undefined;
+  let publisher: ConfirmChannel | undefined;
+  let blocked = false;
+  let drained: Promise<void> | undefined;
+  let closing = false;
+  let attempt = 0;
+  let urlIndex = 0;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let connecting: Promise<void> | undefined;
+  const waiters = new Set<() => void>();
+
+  function notifyConnected(): void {
+    for (const w of waiters) w();
+    waiters.clear();
+  }
+
+  async function openPublisher(conn: ChannelModel): Promise<void> {
+    const ch = await conn.createConfirmChannel();
+    ch.on('error', (err: Error) => logger.warn('publisher channel error', { error: err.message }));
+    ch.on('close', () => {
+      if (publisher === ch) publisher = undefined;
+      // A channel-level error (e.g. publishing to a missing exchange) closes only the channel.
+      if (!closing && connection === conn) openPublisher(conn).catch(() => undefined);
+    });
+    publisher = ch;
+  }
+
+  async function subscribe(conn: ChannelModel, consumer: Consumer): Promise<void> {
+    const ch = await conn.createChannel();
+    ch.on('error', (err: Error) => logger.warn('consumer channel error', { queue: consumer.queue, error: err.message }));
+    ch.on('close', () => {
+      if (consumer.channel === ch) consumer.channel = undefined;
+      if (!closing && !consumer.cancelled && connection === conn) {
+        setTimeout(() => subscribe(conn, consumer).catch(() => undefined), 500).unref();
+      }
+    });
+    await ch.prefetch(consumer.prefetch);
+    consumer.channel = ch;
+    const reply = await ch.consume(
+      consumer.queue,
+      (message) => {
+        if (!message) return; // cancelled by the broker (queue deleted); the close handler resubscribes
+        // Acks on a channel that has since closed are dropped: the broker redelivers those.
+        let settled = false;
+        const settleOn = (fn: () => void) => () => {
+          if (settled) return;
+          settled = true;
+          try {
+            fn();
+          } catch (err) {
+            logger.warn('ack on a closed channel dropped', { queue: consumer.queue, error: String(err) });
+          }
+        };
+        consumer.onDelivery({
+          message,
+          get settled() {
+            return settled;
+          },
+          ack: settleOn(() => ch.ack(message)),
+          reject: settleOn(() => ch.reject(message, false)),
+        });
+      },
+      { noAck: false },
+    );
+    consumer.consumerTag = reply.consumerTag;
+  }
+
+  async function connectOnce(): Promise<void> {
+    const url = deps.urls[urlIndex % deps.urls.length] as string;
+    urlIndex++;
+    const conn = await amqp.connect(url, { clientProperties: { connection_name: deps.connectionName ?? 'payment-compensator' } });
+    conn.on('error', (err: Error) => logger.warn('broker connection error', { error: err.message }));
+    conn.on('blocked', (reason: string) => {
+      blocked = true;
+      logger.warn('broker blocked publishing', { reason });
+    });
+    conn.on('unblocked', () => {
+      blocked = false;
+      logger.info('broker unblocked publishing');
+    });
+    conn.on('close', () => {
+      if (connection !== conn) return;
+      connection = undefined;
+      publisher = undefined;
+      if (!closing) {
+        logger.warn('broker connection lost; reconnecting');
+        scheduleReconnect();
+      }
+    });
+    try {
+      const setupChannel = await conn.createChannel();
+      for (const setup of setups) await setup(setupChannel);
+      await setupChannel.close();
+      connection = conn;
+      await openPublisher(conn);
+      for (const consumer of consumers) if (!consumer.cancelled) await subscribe(conn, consumer);
+    } catch (err) {
+      connection = undefined;
+      await conn.close().catch(() => undefined);
+      throw err;
+    }
+    attempt = 0;
+    blocked = false;
+    logger.info('broker connected', { url: url.replace(/\/\/[^@]*@/, '//***@') });
+    notifyConnected();
+  }
+
+  function scheduleReconnect(): void {
+    if (closing || reconnectTimer || connecting) return;
+    const base = Math.min(30000, 250 * 2 ** Math.min(attempt, 8));
+    const delay = base / 2 + Math.random() * (base / 2);
+    attempt++;
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      connecting = connectOnce()
+        .catch((err) => {
+          logger.warn('broker connect failed', { error: (err as Error).message, attempt });
+          connecting = undefined;
+          scheduleReconnect();
+        })
+        .finally(() => {
+          connecting = undefined;
+        });
+    }, delay);
+    reconnectTimer.unref();
+  }
+
+  function waitForConnection(ms: number): Promise<boolean> {
+    if (connection) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve(connection !== undefined);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(done);
+        resolve(false);
+      }, ms);
+      waiters.add(done);
+    });
+  }
+
+  return {
+    async start(waitMs = 10000) {
+      connecting = connectOnce()
+        .catch((err) => {
+          logger.warn('broker connect failed', { error: (err as Error).message });
+          connecting = undefined;
+          scheduleReconnect();
+        })
+        .finally(() => {
+          connecting = undefined;
+        });
+      return waitForConnection(waitMs);
+    },
+    addSetup(setup) {
+      setups.push(setup);
+    },
+    async publish(exchange, routingKey, content, options = {}) {
+      if (drained) await drained;
+      const ch = publisher;
+      if (!ch || blocked) throw new UnavailableError(blocked ? 'broker has blocked publishing' : 'broker is not connected');
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new UnavailableError('broker did not confirm in time')), deps.publishTimeoutMs);
+        const ok = ch.publish(exchange, routingKey, content, { persistent: true, ...options }, (err) => {
+          clearTimeout(timer);
+          if (err) reject(new UnavailableError('broker rejected the message', [{ path: exchange, message: String(err) }]));
+          else resolve();
+        });
+        // false means the socket buffer is full: later publishes wait for 'drain'.
+        if (!ok && !drained) {
+          drained = new Promise<void>((r) => ch.once('drain', r).once('close', r)).finally(() => {
+            drained = undefined;
+          });
+        }
+      });
+    },
+    async consume(queue, prefetch, onDelivery) {
+      const consumer: Consumer = { queue, prefetch, onDelivery, cancelled: false };
+      consumers.add(consumer);
+      if (connection) await subscribe(connection, consumer);
+      return {
+        async cancel() {
+          consumer.cancelled = true;
+          consumers.delete(consumer);
+          const ch = consumer.channel;
+          if (ch && consumer.consumerTag) await ch.cancel(consumer.consumerTag).catch(() => undefined);
+        },
+      };
+    },
+    async withChannel(work) {
+      if (!connection) throw new UnavailableError('broker is not connected');
+      const ch = await connection.createChannel();
+      ch.on('error', () => undefined);
+      try {
+        return await work(ch);
+      } finally {
+        await ch.close().catch(() => undefined);
+      }
+    },
+    get connected() {
+      return connection !== undefined;
+    },
+    async close() {
+      closing = true;
+      if (reconnectTimer) clearTimeout(reconnectTimer);
+      for (const consumer of consumers) await consumer.channel?.close().catch(() => undefined);
+      await publisher?.close().catch(() => undefined);
+      await connection?.close().catch(() => undefined);
+      connection = undefined;
+    },
+  };
+}

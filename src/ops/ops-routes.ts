@@ -1,0 +1,37 @@
+import { Router } from 'express';
+import type { Broker } from '../infra/broker';
+import type { Database } from '../infra/database';
+import type { Metrics } from './metrics';
+
+/** /healthz (alive), /readyz (database and broker answer), /metrics (Prometheus text). */
+export function createOpsRoutes(deps: { db: Database; broker: Broker; metrics: Metrics }): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  router.get('/readyz', async (_req, res) => {
+    const checks: Record<string, string> = {};
+    try {
+      await Promise.race([
+        deps.db.raw('SELECT 1'),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2 s')), 2000).unref()),
+      ]);
+      checks.database = 'ok';
+    } catch (err) {
+      checks.database = `failed: ${(err as Error).message.split('\n')[0]}`;
+    }
+    checks.broker = deps.broker.connected ? 'ok' : 'failed: not connected';
+    const ready = Object.values(checks).every((c) => c === 'ok');
+    if (ready) {
+      res.json({ status: 'ready', checks });
+    } else {
+      res.status(503).json({ error: { code: 'UNAVAILABLE', message: 'not ready', details: Object.entries(checks).filter(([, v]) => v !== 'ok').map(([path, message]) => ({ path, message })) } });
+    }
+  });
+  router.get('/metrics', async (_req, res) => {
+    deps.metrics.brokerConnected.set(deps.broker.connected ? 1 : 0);
+    res.setHeader('Content-Type', deps.metrics.registry.contentType);
+    res.send(await deps.metrics.registry.metrics());
+  });
+  return router;
+}

@@ -1,0 +1,30 @@
+export const PaymentStatus = {
+  PENDING: 'PENDING',
+  PAID: 'PAID',
+  FAILED: 'FAILED',
+  CLOSED: 'CLOSED',
+  PAID_AFTER_CLOSE: 'PAID_AFTER_CLOSE',
+} as const;
+export type PaymentStatus = (typeof PaymentStatus)[keyof typeof PaymentStatus];
+
+/** Why a transition (or a recorded non-transition) happened; stored in payment_events.cause. */
+export type TransitionCause =
+  | 'created'
+  | 'callback'
+  | 'late_callback'
+  | 'remedy'
+  | 'timeout'
+  | 'amount_mismatch'
+  | 'callback_conflict';
+
+/** The state machine of DESIGN section 3: which status a transition may start from. */
+export const TRANSITIONS: Record<string, { from: PaymentStatus; to: PaymentStatus }> = {
+  pay: { from: 'PENDING', to: 'PAID' },
+  fail: { from: 'PENDING', to: 'FAILED' },
+  close: { from: 'PENDING', to: 'CLOSED' },
+  payAfterClose: { from: 'CLOSED', to: 'PAID_AFTER_CLOSE' },
+};
+
+export function isFinal(status: PaymentStatus): boolean {
+  return status !== 'PENDING';
+}

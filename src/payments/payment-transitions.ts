@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import { DESTINATIONS } from '../infra/broker-topology';
+import type { Outbox, PendingOutboxMessage } from '../outbox/outbox';
+import { currentCorrelationId } from '../shared/request-context';
+import { TRANSITIONS, type TransitionCause } from './payment-states';
+import { toResource } from './payment-resource';
+import type { PaymentRow, PaymentsRepository } from './payments-repository';
+
+export type TransitionName = keyof typeof TRANSITIONS;
+
+export interface TransitionRequest {
+  rows: PaymentRow[]; // locked by the caller, in this transaction
+  transition: TransitionName;
+  cause: TransitionCause;
+  at: Date;
+  transactionIds?: Map<number, string>;
+  details?: (row: PaymentRow) => Record<string, unknown> | undefined;
+}
+
+export interface TransitionResult {
+  changed: PaymentRow[];
+  /** Merchant notifications written to the outbox; flush them after commit. */
+  notifications: PendingOutboxMessage[];
+}
+
+/**
+ * The single place a payment changes state: one conditional UPDATE per target state, one audit
+ * row per transition, and a merchant notification in the same transaction.
+ */
+export function createPaymentTransitions(deps: { repository: PaymentsRepository; outbox: Outbox }) {
+  return {
+    async apply(trx: Knex.Transaction, request: TransitionRequest): Promise<TransitionResult> {
+      const { from, to } = TRANSITIONS[request.transition] as (typeof TRANSITIONS)[string];
+      const candidates = request.rows.filter((r) => r.status === from);
+      if (candidates.length === 0) return { changed: [], notifications: [] };
+      const affected = await deps.repository.transition(trx, candidates.map((r) => r.id), from, to, {
+        at: request.at,
+        transactionIds: request.transactionIds,
+      });
+      // The rows are locked, so every candidate must have changed; anything else is a bug.
+      if (affected !== candidates.length) {
+        throw new Error(`transition ${request.transition}: expected ${candidates.length} rows, updated ${affected}`);
+      }
+      const changed = candidates.map((r) => ({
+        ...r,
+        status: to,
+        updated_at: request.at,
+        paid_at: to === 'PAID' || to === 'PAID_AFTER_CLOSE' ? request.at : r.paid_at,
+        closed_at: to === 'CLOSED' || to === 'FAILED' ? request.at : r.closed_at,
+        transaction_id: request.transactionIds?.get(r.id) ?? r.transaction_id,
+      }));
+      await deps.repository.appendEvents(
+        trx,
+        changed.map((r) => ({ paymentId: r.id, from, to, cause: request.cause, at: request.at, details: request.details?.(r) })),
+      );
+      const notifications: PendingOutboxMessage[] = [];
+      for (const row of changed) {
+        if (!row.notify_url) continue;
+        notifications.push(
+          await deps.outbox.add(trx, {
+            destination: DESTINATIONS.notification,
+            deadline: request.at.getTime(),
+            attempt: 1,
+            correlationId: currentCorrelationId(),
+            body: { eventId: randomUUID(), type: `payment.${to.toLowerCase()}`, paymentId: row.id, payment: toResource(row) },
+          }),
+        );
+      }
+      return { changed, notifications };
+    },
+  };
+}
+export type PaymentTransitions = ReturnType<typeof createPaymentTransitions>;

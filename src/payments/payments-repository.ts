@@ -1,0 +1,108 @@
+import type { Knex } from 'knex';
+import type { Database } from '../infra/database';
+import type { PaymentStatus, TransitionCause } from './payment-states';
+
+export interface PaymentRow {
+  id: number;
+  public_id: string;
+  merchant_id: string;
+  order_id: string;
+  amount: number;
+  currency: string;
+  channel: string;
+  status: PaymentStatus;
+  request_hash: string;
+  notify_url: string | null;
+  transaction_id: string | null;
+  expires_at: Date;
+  created_at: Date;
+  updated_at: Date;
+  paid_at: Date | null;
+  closed_at: Date | null;
+}
+
+export interface PaymentEvent {
+  paymentId: number;
+  from: PaymentStatus | null;
+  to: PaymentStatus;
+  cause: TransitionCause;
+  at: Date;
+  details?: Record<string, unknown>;
+}
+
+export type NewPayment = Omit<PaymentRow, 'id' | 'transaction_id' | 'paid_at' | 'closed_at' | 'updated_at'>;
+
+/** Fields a transition sets besides status; transaction ids may differ per payment. */
+export interface TransitionFields {
+  at: Date;
+  transactionIds?: Map<number, string>;
+}
+
+type Runner = Database | Knex.Transaction;
+
+function sortedIds(ids: Iterable<number>): number[] {
+  return [...new Set(ids)].sort((a, b) => a - b);
+}
+
+/**
+ * All SQL on payments and payment_events. Every UPDATE is by primary key, with sorted ids and
+ * the expected status in the WHERE clause: its affected-row count says who won.
+ */
+export function createPaymentsRepository(deps: { db: Database }) {
+  const { db } = deps;
+  return {
+    async findById(id: number, runner: Runner = db): Promise<PaymentRow | undefined> {
+      return runner<PaymentRow>('payments').where({ id }).first();
+    },
+    async findByPublicId(publicId: string): Promise<PaymentRow | undefined> {
+      return db<PaymentRow>('payments').where({ public_id: publicId }).first();
+    },
+    async findByMerchantOrder(merchantId: string, orderId: string): Promise<PaymentRow | undefined> {
+      return db<PaymentRow>('payments').where({ merchant_id: merchantId, order_id: orderId }).first();
+    },
+    async findByIds(ids: number[]): Promise<PaymentRow[]> {
+      if (ids.length === 0) return [];
+      return db<PaymentRow>('payments').whereIn('id', sortedIds(ids));
+    },
+    /** Locks the rows by primary key in ascending order, the one lock order every writer uses. */
+    async lockByIds(trx: Knex.Transaction, ids: number[]): Promise<PaymentRow[]> {
+      if (ids.length === 0) return [];
+      return trx<PaymentRow>('payments').whereIn('id', sortedIds(ids)).orderBy('id').forUpdate();
+    },
+    async insert(trx: Knex.Transaction, payment: NewPayment): Promise<number> {
+      const [id] = await trx('payments').insert({ ...payment, updated_at: payment.created_at });
+      return Number(id);
+    },
+    /** One statement for one target state: UPDATE ... WHERE id IN (sorted) AND status = from. */
+    async transition(trx: Knex.Transaction, ids: number[], from: PaymentStatus, to: PaymentStatus, fields: TransitionFields): Promise<number> {
+      if (ids.length === 0) return 0;
+      const sorted = sortedIds(ids);
+      const set: Record<string, unknown> = { status: to, updated_at: fields.at };
+      if (to === 'PAID' || to === 'PAID_AFTER_CLOSE') set.paid_at = fields.at;
+      if (to === 'CLOSED' || to === 'FAILED') set.closed_at = fields.at;
+      const txIds = fields.transactionIds;
+      if (txIds && txIds.size > 0) {
+        const cases = sorted.filter((id) => txIds.has(id));
+        set.transaction_id = trx.raw(
+          `CASE id ${cases.map(() => 'WHEN ? THEN ?').join(' ')} ELSE transaction_id END`,
+          cases.flatMap((id) => [id, txIds.get(id) as string]),
+        );
+      }
+      return trx('payments').whereIn('id', sorted).andWhere('status', from).update(set);
+    },
+    async appendEvents(trx: Knex.Transaction, events: PaymentEvent[]): Promise<void> {
+      if (events.length === 0) return;
+      await trx('payment_events').insert(
+        events.map((e) => ({
+          payment_id: e.paymentId,
+          from_status: e.from,
+          to_status: e.to,
+          cause: e.cause,
+          at: e.at,
+          details: e.details ? JSON.stringify(e.details) : null,
+        })),
+      );
+    },
+  };
+}
+export type PaymentsRepository = ReturnType<typeof createPaymentsRepository>;

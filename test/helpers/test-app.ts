@@ -1,0 +1,54 @@
+import amqp from 'amqplib';
+import { randomUUID } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import { createApp, type App, type AppOverrides } from '../../src/app';
+import { loadConfig, deepMerge } from '../../src/config/config-loader';
+import type { Config } from '../../src/config/config-schema';
+import { deleteTopology } from '../../src/delay/delay-topology';
+import { createTopologyNames } from '../../src/infra/broker-topology';
+import { createLogger } from '../../src/shared/logger';
+
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+/** A test config: NODE_ENV=test, port 0, and a queue prefix of its own (rascal's trick). */
+export function testConfig(overrides: Record<string, unknown> = {}): Config {
+  const prefix = `t${randomUUID().slice(0, 8)}`;
+  return loadConfig({
+    env: { ...process.env, NODE_ENV: 'test', ADMIN_TOKEN: TEST_ADMIN_TOKEN },
+    overrides: deepMerge({ http: { port: 0 }, broker: { prefix } }, overrides),
+  }).config;
+}
+
+export interface TestApp {
+  app: App;
+  baseUrl: string;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts the app in-process against the real stack; logs are captured as JSON lines. */
+export async function startTestApp(config: Config, overrides: AppOverrides = {}): Promise<TestApp> {
+  const logs: string[] = [];
+  const stream = new PassThrough();
+  stream.on('data', (chunk: Buffer) => logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+  const logger = overrides.logger ?? createLogger({ level: 'debug', stream });
+  const app = createApp(config, { ...overrides, logger });
+  const { port } = await app.start();
+  return {
+    app,
+    baseUrl: `http://127.0.0.1:${port ?? 0}`,
+    logs,
+    stop: () => app.stop('test finished'),
+  };
+}
+
+/** Deletes a prefix's exchanges and queues so test runs do not pile up in the broker. */
+export async function deleteTestTopology(config: Config): Promise<void> {
+  const conn = await amqp.connect(config.broker.urls[0] as string);
+  try {
+    const ch = await conn.createChannel();
+    await deleteTopology(ch, createTopologyNames(config.broker.prefix));
+  } finally {
+    await conn.close();
+  }
+}
