@@ -126,7 +126,7 @@ export function createCompensationService(deps: {
     const pays = decisions.filter((i) => i.decision.kind === 'pay');
     const closes = decisions.filter((i) => i.decision.kind === 'close');
     const ids = [...pays, ...closes].map((i) => i.payment.id);
-    const notifications = await withLockRetry(
+    const { changed, notifications } = await withLockRetry(
       deps.db,
       config.database.deadlockRetries,
       async (trx) => {
@@ -150,15 +150,20 @@ export function createCompensationService(deps: {
           metrics.transitions.inc({ from: 'PENDING', to: row.status, cause: row.status === 'PAID' ? 'remedy' : 'timeout' });
           metrics.timerLateness.observe(Math.max(0, at.getTime() - new Date(row.expires_at).getTime()) / 1000);
         }
-        if (paid.changed.length + closed.changed.length > 0) {
-          logger.info('payments settled', { paid: paid.changed.map((r) => r.public_id), closed: closed.changed.map((r) => r.public_id) });
-        }
-        return [...paid.notifications, ...closed.notifications];
+        return { changed: [...paid.changed, ...closed.changed], notifications: [...paid.notifications, ...closed.notifications] };
       },
-      () => metrics.lockRetries.inc({ where: 'compensation' }),
+      (err, attempt) => {
+        metrics.lockRetries.inc({ where: 'compensation' });
+        logger.warn('settlement transaction retried after a lock conflict', { attempt, errno: (err as { errno?: number }).errno });
+      },
     );
     await deps.parking.park(toPark);
     for (const t of settledTimers) t.delivery.ack();
+    // One line per settled payment, carrying the correlation id of the request that created it.
+    const correlationIds = new Map(decisions.map((i) => [i.payment.id, i.timers[0]?.delivery.message.properties.correlationId as string | undefined]));
+    for (const row of changed) {
+      logger.info('payment settled', { paymentId: row.public_id, status: row.status, correlationId: correlationIds.get(row.id), lateMs: Date.parse(row.updated_at.toISOString()) - new Date(row.expires_at).getTime() });
+    }
     await deps.outbox.flush(notifications);
   }
 
@@ -190,7 +195,9 @@ export function createCompensationService(deps: {
           toPark.push(park(d.delivery, { reason: 'unknown_payment', paymentId: null, attempts: d.timer.attempt, lastError: `no payment with id ${d.timer.paymentId}` }));
           ackAfterParking.push(d.delivery);
         } else if (payment.status !== 'PENDING') {
-          d.delivery.ack(); // already settled, by a callback or an earlier delivery
+          // Already settled, by a callback or an earlier delivery of the same timer.
+          logger.debug('timer was a no-op', { paymentId: payment.public_id, status: payment.status, correlationId: d.delivery.message.properties.correlationId });
+          d.delivery.ack();
         } else {
           pending.push(d);
         }

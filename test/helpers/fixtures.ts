@@ -1,0 +1,58 @@
+import type { Knex } from 'knex';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../../src/config/config-schema';
+import { createDatabase } from '../../src/infra/database';
+import { generatePublicId } from '../../src/payments/payments-service';
+
+export interface EventRow {
+  payment_id: number;
+  from_status: string | null;
+  to_status: string;
+  cause: string;
+  at: Date;
+}
+
+/** A knex pool for reading what the service wrote; close it in afterAll. */
+export function openTestDatabase(config: Config): Knex {
+  return createDatabase({ config, poolMax: 4 });
+}
+
+export async function eventsOf(db: Knex, paymentIds: number[]): Promise<EventRow[]> {
+  if (paymentIds.length === 0) return [];
+  const rows: EventRow[] = [];
+  for (let i = 0; i < paymentIds.length; i += 1000) {
+    rows.push(...(await db<EventRow>('payment_events').whereIn('payment_id', paymentIds.slice(i, i + 1000)).orderBy('id')));
+  }
+  return rows;
+}
+
+export async function internalIdOf(db: Knex, publicId: string): Promise<number> {
+  const row = await db('payments').where({ public_id: publicId }).first('id');
+  return Number(row.id);
+}
+
+/** Inserts PENDING payments straight into the table, all expiring at `expiresAt`. */
+export async function insertPendingPayments(db: Knex, count: number, expiresAt: Date, channel = 'wechat'): Promise<number[]> {
+  const merchant = `bulk_${randomUUID().slice(0, 8)}`;
+  const now = new Date();
+  const ids: number[] = [];
+  for (let i = 0; i < count; i += 500) {
+    const rows = Array.from({ length: Math.min(500, count - i) }, (_, j) => ({
+      public_id: generatePublicId(),
+      merchant_id: merchant,
+      order_id: `o-${i + j}`,
+      amount: 100,
+      currency: 'CNY',
+      channel,
+      status: 'PENDING',
+      request_hash: 'x'.repeat(64),
+      expires_at: expiresAt,
+      created_at: now,
+      updated_at: now,
+    }));
+    await db('payments').insert(rows);
+  }
+  const inserted = await db('payments').where({ merchant_id: merchant }).orderBy('id').select('id');
+  ids.push(...inserted.map((r: { id: number }) => Number(r.id)));
+  return ids;
+}
