@@ -62,7 +62,7 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, input: unknown): T {
     message:
       issue.code === 'unrecognized_keys'
         ? `unknown field${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`
-        : issue.code === 'invalid_type' && issue.path.length > 0 && !issue.message.includes(String(issue.path[0]))
+        : issue.path.length > 0 && !issue.message.includes(String(issue.path[0]))
           ? `${issue.path.join('.')}: ${issue.message}`
           : issue.message,
   }));

@@ -58,6 +58,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     else if (type === 'entity.too.large') appError = new AppError('PAYLOAD_TOO_LARGE', 'request body is larger than the limit', 413);
     else if (type === 'entity.parse.failed') appError = new ValidationError('request body is not valid JSON');
     else if (type === 'encoding.unsupported' || type === 'charset.unsupported') appError = new UnsupportedMediaTypeError(String(err.message));
+    // http-errors style client errors, e.g. the router's URIError for a malformed %-escape in a path.
+    else if ((err as { status?: number }).status === 400) appError = new ValidationError('request URL or body is malformed');
     else appError = new AppError('INTERNAL', 'internal error', 500, { cause: err });
 
     if (appError.httpStatus >= 500) {
