@@ -2,6 +2,10 @@ import express from 'express';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/config-schema';
+import { createAdminRoutes } from './admin/admin-routes';
+import { createParkingService } from './admin/parking-service';
+import { startNotificationConsumer } from './notifications/notification-consumer';
+import { createNotificationService } from './notifications/notification-service';
 import { createAdapters } from './compensation/adapters/create-adapters';
 import type { ChannelAdapter } from './compensation/adapters/channel-adapter';
 import { startCompensationConsumer } from './compensation/compensation-consumer';
@@ -87,6 +91,12 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
     now: overrides.now,
   });
 
+  // Merchant notifications.
+  const notifications = createNotificationService({ config, scheduler, parking, metrics, logger: logger.child({ component: 'notifications' }), now: overrides.now });
+
+  // Admin.
+  const parkingService = createParkingService({ db, parking, scheduler });
+
   // HTTP.
   const http = express();
   http.disable('x-powered-by');
@@ -95,6 +105,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   http.use(createOpsRoutes({ db, broker, metrics }));
   http.use(jsonBodyMiddleware(config.http.bodyLimitBytes));
   http.use(createPaymentsRoutes({ service: payments, logger: logger.child({ component: 'payments' }), metrics }));
+  http.use(createAdminRoutes({ adminToken: config.adminToken, parking: parkingService, logger: logger.child({ component: 'admin' }) }));
   http.use(notFoundHandler());
   http.use(errorHandler(logger.child({ component: 'http' })));
 
@@ -110,6 +121,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
     http,
     payments,
     outbox,
+    parking: parkingService,
     /** Starts the role's parts. The api answers even while the broker is down (the outbox holds timers). */
     async start(): Promise<{ port?: number }> {
       const role = config.role;
@@ -118,6 +130,8 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
       if (role === 'worker' || role === 'all') {
         const consumer = await startCompensationConsumer({ broker, names, config, service: compensation, metrics, logger: logger.child({ component: 'compensation' }) });
         shutdown.register('compensation consumer', () => consumer.stop());
+        const notifier = await startNotificationConsumer({ broker, names, config, service: notifications, logger: logger.child({ component: 'notifications' }) });
+        shutdown.register('notification consumer', () => notifier.stop());
       }
       if (role === 'api' || role === 'all') {
         const stopRelay = outbox.startRelay();

@@ -1,6 +1,7 @@
 import type { Config } from '../config/config-schema';
 import type { DelayScheduler } from '../delay/delay-scheduler';
 import type { Delivery } from '../infra/broker';
+import { nextAttempt } from '../delay/retry-schedule';
 import { DESTINATIONS } from '../infra/broker-topology';
 import { withLockRetry, type Database } from '../infra/database';
 import type { Metrics } from '../ops/metrics';
@@ -74,7 +75,7 @@ export function createCompensationService(deps: {
     const resource = toResource(payment);
     try {
       if (adapter.canQuery && channel.queryBeforeClose) {
-        const result = await adapter.queryOrder(resource);
+        const result = await adapter.queryOrder(resource, { attempt: timer.attempt });
         metrics.remedyOutcomes.inc({ channel: payment.channel, result: result.status });
         if (result.status === 'PAID') {
           if (result.paidAmount !== Number(payment.amount)) {
@@ -84,7 +85,7 @@ export function createCompensationService(deps: {
         }
         if (result.status === 'UNKNOWN') return { kind: 'retry', error: result.reason };
       }
-      await adapter.closeOrder(resource);
+      await adapter.closeOrder(resource, { attempt: timer.attempt });
       return { kind: 'close' };
     } catch (err) {
       metrics.remedyOutcomes.inc({ channel: payment.channel, result: 'ERROR' });
@@ -108,14 +109,12 @@ export function createCompensationService(deps: {
       const first = item.timers[0] as DueTimer;
       const d = item.decision;
       if (d.kind === 'retry') {
-        const schedule = config.retry.remedy;
-        const attempt = first.timer.attempt;
-        if (attempt <= schedule.length) {
-          const delaySeconds = schedule[attempt - 1] as number;
-          await reschedule(first, now() + delaySeconds * 1000, attempt + 1);
-          metrics.retries.inc({ purpose: 'remedy', attempt: String(attempt + 1) });
+        const next = nextAttempt(config.retry.remedy, first.timer.attempt, now());
+        if (next) {
+          await reschedule(first, next.deadline, next.attempt);
+          metrics.retries.inc({ purpose: 'remedy', attempt: String(next.attempt) });
         } else {
-          toPark.push(park(first.delivery, { reason: 'retries_exhausted', paymentId: item.payment.id, attempts: attempt, lastError: d.error }));
+          toPark.push(park(first.delivery, { reason: 'retries_exhausted', paymentId: item.payment.id, attempts: first.timer.attempt, lastError: d.error }));
         }
       } else if (d.kind === 'park') {
         toPark.push(park(first.delivery, { reason: d.reason, paymentId: item.payment.id, attempts: first.timer.attempt, lastError: d.error }));

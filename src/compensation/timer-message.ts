@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ConsumeMessage } from 'amqplib';
+import { HEADERS } from '../infra/broker-topology';
 
 const timerSchema = z.object({
   paymentId: z.number().int().positive(),
@@ -25,6 +26,13 @@ export function parseMessage<T>(schema: z.ZodType<T>, message: ConsumeMessage): 
   return { ok: true, value: result.data };
 }
 
+/** The attempt travels in our own header (never x-death); the body's copy is the fallback. */
+export function attemptOf(message: ConsumeMessage, fallback: number): number {
+  const header = Number(message.properties.headers?.[HEADERS.attempt]);
+  return Number.isInteger(header) && header >= 1 ? header : fallback;
+}
+
 export function parseTimer(message: ConsumeMessage): Parsed<TimerMessage> {
-  return parseMessage(timerSchema, message);
+  const parsed = parseMessage(timerSchema, message);
+  return parsed.ok ? { ok: true, value: { ...parsed.value, attempt: attemptOf(message, parsed.value.attempt) } } : parsed;
 }

@@ -73,6 +73,9 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const envFile = path.join(configDir, `${nodeEnv}.json`);
   if (existsSync(envFile)) raw = deepMerge(raw, readJson(envFile));
   // Secrets come only from the environment: a secret in a file is an error.
+  if (isPlainObject(raw.notifications) && 'secret' in raw.notifications) {
+    throw new ConfigError('notifications.secret must not be set in a file; use NOTIFICATION_SECRET');
+  }
   for (const [name, channel] of Object.entries(isPlainObject(raw.channels) ? raw.channels : {})) {
     if (isPlainObject(channel) && 'secret' in channel) {
       throw new ConfigError(`channels.${name}.secret must not be set in a file; use CHANNEL_SECRET_${name.toUpperCase()}`);
@@ -94,6 +97,17 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   raw = structuredClone(raw); // the secrets below are filled in place
 
   const warnings: string[] = [];
+  const notifications = isPlainObject(raw.notifications) ? raw.notifications : {};
+  const notificationSecret = env.NOTIFICATION_SECRET ?? (notifications.secret as string | undefined);
+  if (notificationSecret) {
+    notifications.secret = notificationSecret;
+  } else if (nodeEnv === 'production') {
+    throw new ConfigError('NOTIFICATION_SECRET is required in production (it signs merchant notifications)');
+  } else {
+    notifications.secret = 'dev-notification-secret';
+    warnings.push('NOTIFICATION_SECRET is not set: merchant notifications are signed with the development secret');
+  }
+  raw.notifications = notifications;
   const channels = isPlainObject(raw.channels) ? raw.channels : {};
   for (const [name, channel] of Object.entries(channels)) {
     if (!isPlainObject(channel)) continue;

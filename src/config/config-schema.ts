@@ -71,6 +71,15 @@ export const configSchema = z
       })
       .strict(),
     retry: z.object({ remedy: retrySchedule, notification: retrySchedule }).strict(),
+    notifications: z
+      .object({
+        /** Deliveries in flight per process; each is one HTTP call to a merchant. */
+        prefetch: z.number().int().positive(),
+        timeoutMs: z.number().int().positive(),
+        /** Filled from NOTIFICATION_SECRET; never from a file. */
+        secret: z.string().min(1),
+      })
+      .strict(),
     outbox: z
       .object({
         relayIntervalMs: z.number().int().positive(),

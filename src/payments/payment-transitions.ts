@@ -63,7 +63,7 @@ export function createPaymentTransitions(deps: { repository: PaymentsRepository;
             deadline: request.at.getTime(),
             attempt: 1,
             correlationId: currentCorrelationId(),
-            body: { eventId: randomUUID(), type: `payment.${to.toLowerCase()}`, paymentId: row.id, payment: toResource(row) },
+            body: { eventId: randomUUID(), type: `payment.${to.toLowerCase()}`, paymentId: row.id, notifyUrl: row.notify_url, payment: toResource(row) },
           }),
         );
       }

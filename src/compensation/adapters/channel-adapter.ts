@@ -6,6 +6,11 @@ export type QueryResult =
   | { status: 'NOT_PAID' }
   | { status: 'UNKNOWN'; reason: string };
 
+/** Which attempt this is (1 for the timer itself), passed to the channel for its logs. */
+export interface QueryContext {
+  attempt: number;
+}
+
 /**
  * One payment channel (acquirer, wallet, QR). Implementations throw on transport errors and
  * timeouts; the worker treats a throw like UNKNOWN and retries on the schedule.
@@ -14,7 +19,7 @@ export interface ChannelAdapter {
   readonly name: string;
   /** Whether queryOrder means anything; `none` closes without asking. */
   readonly canQuery: boolean;
-  queryOrder(payment: PaymentResource): Promise<QueryResult>;
+  queryOrder(payment: PaymentResource, context: QueryContext): Promise<QueryResult>;
   /** Closes the order at the channel so the customer can no longer pay it. */
-  closeOrder(payment: PaymentResource): Promise<void>;
+  closeOrder(payment: PaymentResource, context: QueryContext): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import type { Config } from '../../config/config-schema';
 import type { ChannelAdapter } from './channel-adapter';
+import { createHttpAdapter } from './http-adapter';
 import { createNoneAdapter } from './none-adapter';
 
 /** One adapter per configured channel, as its config says. */
@@ -10,8 +11,10 @@ export function createAdapters(config: Config): Map<string, ChannelAdapter> {
       case 'none':
         adapters.set(name, createNoneAdapter());
         break;
-      default:
-        throw new Error(`channel ${name}: adapter "${channel.adapter.type}" is not available yet`);
+      case 'http':
+      case 'simulator': // the simulator speaks the http gateway protocol
+        adapters.set(name, createHttpAdapter({ name, baseUrl: channel.adapter.baseUrl, timeoutMs: channel.adapter.timeoutMs, secret: channel.secret }));
+        break;
     }
   }
   return adapters;

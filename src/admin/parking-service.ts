@@ -1,0 +1,68 @@
+import type { DelayScheduler } from '../delay/delay-scheduler';
+import { DESTINATIONS } from '../infra/broker-topology';
+import type { Database } from '../infra/database';
+import type { ParkingRepository, ParkedItemRow } from '../parking/parking-repository';
+import { ConflictError, NotFoundError } from '../shared/errors';
+
+export interface ParkedItemView {
+  id: number;
+  purpose: string;
+  reason: string;
+  paymentId: string | null;
+  attempts: number;
+  lastError: string | null;
+  parkedAt: string;
+  correlationId: string | null;
+  message: string;
+}
+
+/** List, replay and delete parked items. Replay re-enters the normal flow at attempt 1. */
+export function createParkingService(deps: { db: Database; parking: ParkingRepository; scheduler: DelayScheduler }) {
+  async function publicIds(rows: ParkedItemRow[]): Promise<Map<number, string>> {
+    const ids = rows.map((r) => r.payment_id).filter((id): id is number => id !== null);
+    if (ids.length === 0) return new Map();
+    const payments: Array<{ id: number; public_id: string }> = await deps.db('payments').whereIn('id', ids).select('id', 'public_id');
+    return new Map(payments.map((p) => [Number(p.id), p.public_id]));
+  }
+
+  return {
+    async list(options: { limit: number; beforeId?: number; purpose?: 'compensation' | 'notification' }) {
+      const rows = await deps.parking.list(options);
+      const names = await publicIds(rows);
+      const items: ParkedItemView[] = rows.map((r) => ({
+        id: Number(r.id),
+        purpose: r.purpose,
+        reason: r.reason,
+        paymentId: r.payment_id === null ? null : (names.get(Number(r.payment_id)) ?? null),
+        attempts: r.attempts,
+        lastError: r.last_error,
+        parkedAt: new Date(r.parked_at).toISOString(),
+        correlationId: r.correlation_id,
+        message: r.message,
+      }));
+      return { items, nextBefore: rows.length === options.limit ? items[items.length - 1]?.id : undefined };
+    },
+
+    /** Publishes the item again (attempt 1, due now), then removes it: at-least-once, never lost. */
+    async replay(id: number): Promise<void> {
+      const row = await deps.parking.findById(id);
+      if (!row) throw new NotFoundError(`parked item ${id} not found`);
+      let body: Record<string, unknown>;
+      try {
+        body = JSON.parse(row.message) as Record<string, unknown>;
+      } catch {
+        throw new ConflictError(`parked item ${id} is not a readable message (${row.reason}); delete it instead`);
+      }
+      const destination = row.purpose === 'notification' ? DESTINATIONS.notification : DESTINATIONS.paymentTimer;
+      if (typeof body.paymentId !== 'number') throw new ConflictError(`parked item ${id} names no payment (${row.reason}); delete it instead`);
+      const { deadline: _deadline, attempt: _attempt, ...rest } = body;
+      await deps.scheduler.schedule({ destination, deadline: Date.now(), attempt: 1, correlationId: row.correlation_id ?? undefined, body: rest });
+      await deps.parking.deleteById(id);
+    },
+
+    async remove(id: number): Promise<void> {
+      if (!(await deps.parking.deleteById(id))) throw new NotFoundError(`parked item ${id} not found`);
+    },
+  };
+}
+export type ParkingService = ReturnType<typeof createParkingService>;

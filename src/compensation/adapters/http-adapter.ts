@@ -1,0 +1,59 @@
+import { createHmac } from 'node:crypto';
+import type { PaymentResource } from '../../payments/payment-resource';
+import type { ChannelAdapter, QueryContext, QueryResult } from './channel-adapter';
+
+/**
+ * The generic JSON gateway. Requests are POSTs of the payment resource to
+ * `{baseUrl}/orders/query` and `{baseUrl}/orders/close`, signed with
+ * `X-Signature: hex(HMAC-SHA256(channelSecret, body))`. A query answers
+ * `{ "status": "PAID", "transactionId", "paidAmount" } | { "status": "NOT_PAID" } | { "status": "UNKNOWN", "reason" }`.
+ * The simulator speaks the same protocol.
+ */
+export function createHttpAdapter(options: { name: string; baseUrl: string; timeoutMs: number; secret: string }): ChannelAdapter {
+  const base = options.baseUrl.replace(/\/$/, '');
+
+  async function post(path: string, payment: PaymentResource, context: QueryContext): Promise<unknown> {
+    const body = JSON.stringify(payment);
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'x-signature': createHmac('sha256', options.secret).update(body).digest('hex'),
+        'x-compensator-attempt': String(context.attempt),
+      },
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${options.name} ${path} answered ${res.status}`);
+    try {
+      return text ? JSON.parse(text) : {};
+    } catch {
+      throw new Error(`${options.name} ${path} answered with a body that is not JSON`);
+    }
+  }
+
+  return {
+    name: options.name,
+    canQuery: true,
+    async queryOrder(payment, context) {
+      const answer = (await post('/orders/query', payment, context)) as Partial<{ status: string; transactionId: string; paidAmount: number; reason: string }>;
+      switch (answer.status) {
+        case 'PAID':
+          if (typeof answer.transactionId !== 'string' || typeof answer.paidAmount !== 'number') {
+            throw new Error(`${options.name} said PAID without transactionId and paidAmount`);
+          }
+          return { status: 'PAID', transactionId: answer.transactionId, paidAmount: answer.paidAmount } satisfies QueryResult;
+        case 'NOT_PAID':
+          return { status: 'NOT_PAID' };
+        case 'UNKNOWN':
+          return { status: 'UNKNOWN', reason: answer.reason ?? 'channel does not know yet' };
+        default:
+          throw new Error(`${options.name} answered an unknown status ${JSON.stringify(answer.status)}`);
+      }
+    },
+    async closeOrder(payment, context) {
+      await post('/orders/close', payment, context);
+    },
+  };
+}

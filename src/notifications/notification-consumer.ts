@@ -1,0 +1,30 @@
+import type { Config } from '../config/config-schema';
+import { startBatchingConsumer, type BatchingConsumer } from '../infra/batching-consumer';
+import type { Broker } from '../infra/broker';
+import type { TopologyNames } from '../infra/broker-topology';
+import type { Logger } from '../shared/logger';
+import type { NotificationService } from './notification-service';
+
+/**
+ * Its own queue and consumer, so a slow merchant never slows compensation down. Batches of one:
+ * each delivery is an independent HTTP call, `prefetch` of them in flight.
+ */
+export function startNotificationConsumer(deps: {
+  broker: Broker;
+  names: TopologyNames;
+  config: Config;
+  service: NotificationService;
+  logger: Logger;
+}): Promise<BatchingConsumer> {
+  return startBatchingConsumer({
+    broker: deps.broker,
+    queue: deps.names.notificationQueue,
+    prefetch: deps.config.notifications.prefetch,
+    batchSize: 1,
+    batchWaitMs: 0,
+    logger: deps.logger,
+    handleBatch: async (deliveries) => {
+      await Promise.all(deliveries.map((d) => deps.service.handle(d)));
+    },
+  });
+}

@@ -1,0 +1,97 @@
+import express from 'express';
+import { z } from 'zod';
+
+const answerSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('paid'), transactionId: z.string().optional(), paidAmount: z.number().int().optional() }).strict(),
+  z.object({ kind: z.literal('not_paid') }).strict(),
+  z.object({ kind: z.literal('unknown') }).strict(),
+  z.object({ kind: z.literal('error'), status: z.number().int().min(400).max(599).default(500) }).strict(),
+  z.object({ kind: z.literal('slow'), ms: z.number().int().positive().max(120000) }).strict(),
+]);
+type Answer = z.infer<typeof answerSchema>;
+const scriptSchema = z.object({ answers: z.array(answerSchema).min(1) }).strict();
+
+export interface SimulatorCall {
+  op: 'query' | 'close';
+  paymentId: string;
+  orderId: string;
+  attempt: number;
+  signed: boolean;
+  at: string;
+  answered: string;
+}
+
+/**
+ * A scriptable payment channel speaking the http adapter's protocol. Scripts are keyed by
+ * payment id, order id or merchant id (checked in that order, then "default"); each query takes
+ * the next answer and the last one repeats.
+ *   PUT  /script/:key   { "answers": [{ "kind": "error" }, { "kind": "paid" }] }
+ *   GET  /calls?paymentId=...      what the channel was asked, in order
+ */
+export function createSimulatorApp() {
+  const scripts = new Map<string, Answer[]>();
+  const calls: SimulatorCall[] = [];
+  const app = express();
+  app.use(express.json({ limit: '64kb' }));
+
+  function nextAnswer(keys: string[]): Answer {
+    for (const key of keys) {
+      const answers = scripts.get(key);
+      if (!answers) continue;
+      return (answers.length > 1 ? answers.shift() : answers[0]) as Answer;
+    }
+    return { kind: 'not_paid' };
+  }
+
+  app.put('/script/:key', (req, res) => {
+    const parsed = scriptSchema.safeParse(req.body);
+    if (!parsed.success) {
+      res.status(400).json({ error: { code: 'VALIDATION_FAILED', message: parsed.error.issues[0]?.message ?? 'bad script' } });
+      return;
+    }
+    scripts.set(req.params.key, [...parsed.data.answers]);
+    res.status(204).end();
+  });
+  app.delete('/script/:key', (req, res) => {
+    scripts.delete(req.params.key);
+    res.status(204).end();
+  });
+  app.get('/calls', (req, res) => {
+    const id = req.query.paymentId;
+    res.json({ calls: typeof id === 'string' ? calls.filter((c) => c.paymentId === id) : calls.slice(-1000) });
+  });
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.post('/orders/query', async (req, res) => {
+    const payment = req.body as { id: string; orderId: string; merchantId: string; amount: number };
+    const answer = nextAnswer([payment.id, payment.orderId, payment.merchantId, 'default']);
+    calls.push({ op: 'query', paymentId: payment.id, orderId: payment.orderId, attempt: Number(req.header('x-compensator-attempt') ?? 0), signed: Boolean(req.header('x-signature')), at: new Date().toISOString(), answered: answer.kind });
+    switch (answer.kind) {
+      case 'paid':
+        res.json({ status: 'PAID', transactionId: answer.transactionId ?? `sim-${payment.id}`, paidAmount: answer.paidAmount ?? payment.amount });
+        return;
+      case 'not_paid':
+        res.json({ status: 'NOT_PAID' });
+        return;
+      case 'unknown':
+        res.json({ status: 'UNKNOWN', reason: 'simulator: order state unknown' });
+        return;
+      case 'error':
+        res.status(answer.status).json({ error: 'simulated channel error' });
+        return;
+      case 'slow':
+        await new Promise((r) => setTimeout(r, answer.ms).unref());
+        if (!res.writableEnded && !req.socket.destroyed) res.json({ status: 'NOT_PAID' });
+    }
+  });
+
+  app.post('/orders/close', (req, res) => {
+    const payment = req.body as { id: string; orderId: string };
+    calls.push({ op: 'close', paymentId: payment.id, orderId: payment.orderId, attempt: Number(req.header('x-compensator-attempt') ?? 0), signed: Boolean(req.header('x-signature')), at: new Date().toISOString(), answered: 'closed' });
+    res.json({ closed: true });
+  });
+
+  return app;
+}
