@@ -72,6 +72,8 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   let raw = readJson(path.join(configDir, 'default.json'));
   const envFile = path.join(configDir, `${nodeEnv}.json`);
   if (existsSync(envFile)) raw = deepMerge(raw, readJson(envFile));
+  // One more non-secret file for a deployment (the demo's points channels at the simulator).
+  if (env.COMPENSATOR_CONFIG) raw = deepMerge(raw, readJson(path.resolve(env.COMPENSATOR_CONFIG)));
   // Secrets come only from the environment: a secret in a file is an error.
   if (isPlainObject(raw.notifications) && 'secret' in raw.notifications) {
     throw new ConfigError('notifications.secret must not be set in a file; use NOTIFICATION_SECRET');
