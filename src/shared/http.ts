@@ -1,6 +1,6 @@
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { randomUUID } from 'node:crypto';
-import { AppError, UnsupportedMediaTypeError, ValidationError } from './errors';
+import { AppError, UnavailableError, UnsupportedMediaTypeError, ValidationError } from './errors';
 import type { Logger } from './logger';
 import { runWithCorrelationId } from './request-context';
 import type { Metrics } from '../ops/metrics';
@@ -49,6 +49,14 @@ export function metricsMiddleware(metrics: Metrics): RequestHandler {
   };
 }
 
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'PROTOCOL_CONNECTION_LOST', 'EPIPE', 'ER_SERVER_SHUTDOWN']);
+
+/** The database is down or restarting: a client should retry, so 503 rather than 500. */
+function isDependencyDown(err: unknown): boolean {
+  const e = err as { code?: string; name?: string };
+  return CONNECTION_ERRORS.has(e.code ?? '') || e.name === 'KnexTimeoutError';
+}
+
 /** The one error handler: AppErrors keep their code; anything else is a bare 500. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
@@ -60,6 +68,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     else if (type === 'encoding.unsupported' || type === 'charset.unsupported') appError = new UnsupportedMediaTypeError(String(err.message));
     // http-errors style client errors, e.g. the router's URIError for a malformed %-escape in a path.
     else if ((err as { status?: number }).status === 400) appError = new ValidationError('request URL or body is malformed');
+    else if (isDependencyDown(err)) appError = new UnavailableError('a dependency is unavailable; retry shortly');
     else appError = new AppError('INTERNAL', 'internal error', 500, { cause: err });
 
     if (appError.httpStatus >= 500) {

@@ -1,0 +1,134 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { waitFor } from '../helpers/wait';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(__dirname, '../..');
+const STACK_DIR = path.join(ROOT, '.stack/fault');
+
+/**
+ * The fault suite breaks its own RabbitMQ node and MariaDB server, on ports of their own, so the
+ * rest of the test suite (and the developer's stack) never sees the outage.
+ */
+export const faultStackEnv = {
+  STACK_DIR,
+  RABBITMQ_NODENAME: 'fault@localhost',
+  RABBITMQ_PORT: '5674',
+  RABBITMQ_MGMT_PORT: '15674',
+  RABBITMQ_PROMETHEUS_PORT: '15694',
+  RABBITMQ_DIST_PORT: '25674',
+  MARIADB_PORT: '3308',
+};
+export const FAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5674';
+export const FAULT_DATABASE_URL = 'mysql://compensator:compensator@127.0.0.1:3308/compensator_test';
+
+function stackEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, ...faultStackEnv };
+}
+
+export async function faultStackUp(): Promise<void> {
+  await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'up'], { env: stackEnv(), timeout: 300000 });
+}
+
+export async function faultStackDown(): Promise<void> {
+  await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'down'], { env: stackEnv(), timeout: 120000 }).catch(() => undefined);
+}
+
+async function rabbitmqctl(...args: string[]): Promise<void> {
+  await run('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', faultStackEnv.RABBITMQ_NODENAME, ...args], {
+    env: { ...stackEnv(), HOME: path.join(STACK_DIR, 'rabbitmq/home') },
+    timeout: 60000,
+  });
+}
+
+/** Stops the RabbitMQ application (every connection drops, the node stays), then starts it again. */
+export const stopBroker = () => rabbitmqctl('stop_app');
+export const startBroker = () => rabbitmqctl('start_app');
+
+/** Stops MariaDB like a crash-free restart would (SIGTERM), then brings it back with the stack script. */
+export async function stopDatabase(): Promise<void> {
+  const pid = Number(readFileSync(path.join(STACK_DIR, 'mariadb/mariadbd.server.pid'), 'utf8').trim());
+  process.kill(pid, 'SIGTERM');
+  await waitFor('mariadb to stop', () => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 60000, 100);
+}
+export const startDatabase = faultStackUp;
+
+export interface ServiceProcess {
+  name: string;
+  port?: number;
+  child: ChildProcess;
+  logFile: string;
+  exited: Promise<number | null>;
+  logs(): string[];
+}
+
+let nextPort = 3700;
+
+/** Starts `node dist/main.js --role <role>` against the fault stack, its log in .stack/fault/app. */
+export function startService(role: 'api' | 'worker', configFile: string, name: string, env: NodeJS.ProcessEnv = {}): ServiceProcess {
+  const port = role === 'api' ? nextPort++ : undefined;
+  const dir = path.join(STACK_DIR, 'app');
+  mkdirSync(dir, { recursive: true });
+  const logFile = path.join(dir, `${name}.log`);
+  const out = createWriteStream(logFile);
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/main.js'), '--role', role], {
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'info',
+      PORT: String(port ?? 0),
+      DATABASE_URL: FAULT_DATABASE_URL,
+      AMQP_URL: FAULT_AMQP_URL,
+      COMPENSATOR_CONFIG: configFile,
+      ADMIN_TOKEN: 'fault-admin-token-0123456789',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(out);
+  child.stderr?.pipe(out);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    name,
+    port,
+    child,
+    logFile,
+    exited,
+    logs: () => readFileSync(logFile, 'utf8').split('\n').filter(Boolean),
+  };
+}
+
+export async function waitReady(service: ServiceProcess): Promise<void> {
+  if (service.port === undefined) {
+    await waitFor(`${service.name} to connect`, () => service.logs().some((l) => l.includes('"started"') || l.includes('broker connected')), 30000, 100);
+    return;
+  }
+  await waitFor(`${service.name} to be ready`, async () => (await fetch(`http://127.0.0.1:${service.port}/readyz`)).status === 200, 30000, 100);
+}
+
+/** Stops a service: SIGTERM, then SIGKILL if it is still there after `ms`. */
+export async function stopService(service: ServiceProcess, ms = 15000): Promise<number | null> {
+  if (service.child.exitCode !== null || service.child.signalCode !== null) return service.child.exitCode;
+  service.child.kill('SIGTERM');
+  const timer = setTimeout(() => service.child.kill('SIGKILL'), ms);
+  const code = await service.exited;
+  clearTimeout(timer);
+  return code;
+}
+
+/** A config file of its own per test: a unique broker prefix, plus whatever the test needs. */
+export function writeServiceConfig(name: string, config: Record<string, unknown>): string {
+  const file = path.join(STACK_DIR, `${name}.json`);
+  mkdirSync(STACK_DIR, { recursive: true });
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return file;
+}
