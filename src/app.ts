@@ -127,6 +127,9 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
       const role = config.role;
       const connected = await broker.start(role === 'api' ? 3000 : 15000);
       if (!connected) logger.warn('broker not reachable yet; reconnecting in the background');
+      // Every role writes to the outbox (creates, callbacks, settlements), so every role relays.
+      const stopRelay = outbox.startRelay();
+      shutdown.register('outbox relay', stopRelay);
       if (role === 'worker' || role === 'all') {
         const consumer = await startCompensationConsumer({ broker, names, config, service: compensation, metrics, logger: logger.child({ component: 'compensation' }) });
         shutdown.register('compensation consumer', () => consumer.stop());
@@ -134,8 +137,6 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
         shutdown.register('notification consumer', () => notifier.stop());
       }
       if (role === 'api' || role === 'all') {
-        const stopRelay = outbox.startRelay();
-        shutdown.register('outbox relay', stopRelay);
         server = await new Promise<Server>((resolve, reject) => {
           const s = http.listen(config.http.port, () => resolve(s)).once('error', reject);
         });

@@ -30,6 +30,20 @@ export interface Broker {
   close(): Promise<void>;
 }
 
+const CONNECT_TIMEOUT_MS = 10000;
+/** Capped low on purpose: timers wait while we are disconnected. */
+const MAX_BACKOFF_MS = 5000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out ${what} after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 interface Consumer {
   queue: string;
   prefetch: number;
@@ -123,7 +137,8 @@ export function createBroker(deps: {
   async function connectOnce(): Promise<void> {
     const url = deps.urls[urlIndex % deps.urls.length] as string;
     urlIndex++;
-    const conn = await amqp.connect(url, { clientProperties: { connection_name: deps.connectionName ?? 'payment-compensator' } });
+    // A broker that is still booting can accept TCP and never finish the handshake: bound it.
+    const conn = await amqp.connect(url, { timeout: CONNECT_TIMEOUT_MS, clientProperties: { connection_name: deps.connectionName ?? 'payment-compensator' } });
     conn.on('error', (err: Error) => logger.warn('broker connection error', { error: err.message }));
     conn.on('blocked', (reason: string) => {
       blocked = true;
@@ -143,12 +158,18 @@ export function createBroker(deps: {
       }
     });
     try {
-      const setupChannel = await conn.createChannel();
-      for (const setup of setups) await setup(setupChannel);
-      await setupChannel.close();
-      connection = conn;
-      await openPublisher(conn);
-      for (const consumer of consumers) if (!consumer.cancelled) await subscribe(conn, consumer);
+      await withTimeout(
+        (async () => {
+          const setupChannel = await conn.createChannel();
+          for (const setup of setups) await setup(setupChannel);
+          await setupChannel.close();
+          connection = conn;
+          await openPublisher(conn);
+          for (const consumer of consumers) if (!consumer.cancelled) await subscribe(conn, consumer);
+        })(),
+        3 * CONNECT_TIMEOUT_MS,
+        'declaring the topology and resubscribing',
+      );
     } catch (err) {
       connection = undefined;
       await conn.close().catch(() => undefined);
@@ -162,7 +183,7 @@ export function createBroker(deps: {
 
   function scheduleReconnect(): void {
     if (closing || reconnectTimer || connecting) return;
-    const base = Math.min(30000, 250 * 2 ** Math.min(attempt, 8));
+    const base = Math.min(MAX_BACKOFF_MS, 200 * 2 ** Math.min(attempt, 8));
     const delay = base / 2 + Math.random() * (base / 2);
     attempt++;
     reconnectTimer = setTimeout(() => {

@@ -35,18 +35,14 @@ export function createOutbox(deps: {
 }): Outbox {
   const { db, scheduler, logger } = deps;
 
+  /** Publishes side by side (each waits for its confirm); returns the ids the broker took. */
   async function publishAll(pending: PendingOutboxMessage[]): Promise<number[]> {
-    const published: number[] = [];
-    for (const item of pending) {
-      try {
-        await scheduler.schedule(item.message);
-        published.push(item.id);
-      } catch (err) {
-        logger.warn('outbox publish failed; the relay will retry', { outboxId: item.id, error: (err as Error).message });
-        break; // the broker is unhappy; keep order and leave the rest to the relay
-      }
+    const results = await Promise.allSettled(pending.map((item) => scheduler.schedule(item.message)));
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length > 0) {
+      logger.warn('outbox publish failed; the relay will retry', { failed: failed.length, of: pending.length, error: String(failed[0]?.reason?.message ?? failed[0]?.reason) });
     }
-    return published;
+    return pending.filter((_, i) => results[i]?.status === 'fulfilled').map((item) => item.id);
   }
 
   const outbox: Outbox = {
@@ -82,11 +78,19 @@ export function createOutbox(deps: {
     },
     startRelay() {
       let running = false;
+      // Full batches go again at once, so a backlog after an outage drains at publish speed.
+      const drain = async (): Promise<number> => {
+        let total = 0;
+        for (;;) {
+          const n = await outbox.relayOnce();
+          total += n;
+          if (n < deps.relayBatchSize) return total;
+        }
+      };
       const timer = setInterval(() => {
         if (running) return;
         running = true;
-        outbox
-          .relayOnce()
+        drain()
           .then((n) => n > 0 && logger.info('outbox relay published leftovers', { count: n }))
           .catch((err) => logger.warn('outbox relay failed', { error: (err as Error).message }))
           .finally(() => {

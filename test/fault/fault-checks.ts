@@ -102,14 +102,16 @@ export async function assertAllSettledCorrectly(db: Knex, publicIds: string[], o
   expect(rows).toHaveLength(publicIds.length);
   const ids = rows.map((r) => Number(r.id));
 
+  let stillPending: Array<{ public_id: string; expires_at: Date }> = [];
   await waitFor('every payment to reach a final state', async () => {
-    let pending = 0;
+    stillPending = [];
     for (let i = 0; i < ids.length; i += 1000) {
-      const [row] = await db('payments').whereIn('id', ids.slice(i, i + 1000)).andWhere('status', 'PENDING').count({ n: '*' });
-      pending += Number(row?.n ?? 0);
+      stillPending.push(...(await db('payments').whereIn('id', ids.slice(i, i + 1000)).andWhere('status', 'PENDING').select('public_id', 'expires_at')));
     }
-    return pending === 0;
-  }, options.timeoutMs, 500);
+    return stillPending.length === 0;
+  }, options.timeoutMs, 500).catch((err: Error) => {
+    throw new Error(`${err.message}; ${stillPending.length} still PENDING, e.g. ${JSON.stringify(stillPending.slice(0, 3))}`);
+  });
 
   const events: Array<{ payment_id: number; from_status: string | null; to_status: string; at: Date }> = [];
   for (let i = 0; i < ids.length; i += 1000) {

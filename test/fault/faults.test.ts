@@ -58,7 +58,8 @@ afterEach(async () => {
 afterAll(async () => {
   await merchant?.close();
   await db?.destroy();
-  await faultStackDown();
+  // KEEP_FAULT_STACK=1 leaves the servers up, to look at queues and tables after a failure.
+  if (!process.env.KEEP_FAULT_STACK) await faultStackDown();
 });
 
 describe('faults: nothing lost, nothing settled twice or early', () => {
