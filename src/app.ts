@@ -15,6 +15,7 @@ import { declareTopology } from './delay/delay-topology';
 import { createBroker } from './infra/broker';
 import { createTopologyNames } from './infra/broker-topology';
 import { createDatabase } from './infra/database';
+import { createBacklogReader } from './ops/backlog';
 import { createMetrics } from './ops/metrics';
 import { createOpsRoutes } from './ops/ops-routes';
 import { createOutbox } from './outbox/outbox';
@@ -26,6 +27,12 @@ import { createPaymentsService } from './payments/payments-service';
 import { correlationMiddleware, errorHandler, jsonBodyMiddleware, metricsMiddleware, notFoundHandler } from './shared/http';
 import { createLogger, type Logger } from './shared/logger';
 import { createShutdownRegistry } from './shared/shutdown';
+
+/** The vhost of an AMQP URL: its path, "/" when empty. */
+function vhostOf(amqpUrl: string): string {
+  const path = decodeURIComponent(new URL(amqpUrl).pathname.slice(1));
+  return path === '' ? '/' : path;
+}
 
 export interface AppOverrides {
   logger?: Logger;
@@ -96,6 +103,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
 
   // Admin.
   const parkingService = createParkingService({ db, parking, scheduler });
+  const backlog = createBacklogReader({ managementUrl: config.broker.managementUrl, vhost: vhostOf(config.broker.urls[0] as string), names });
 
   // HTTP.
   const http = express();
@@ -105,11 +113,29 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   http.use(createOpsRoutes({ db, broker, metrics }));
   http.use(jsonBodyMiddleware(config.http.bodyLimitBytes));
   http.use(createPaymentsRoutes({ service: payments, logger: logger.child({ component: 'payments' }), metrics }));
-  http.use(createAdminRoutes({ adminToken: config.adminToken, parking: parkingService, logger: logger.child({ component: 'admin' }) }));
+  http.use(createAdminRoutes({ adminToken: config.adminToken, parking: parkingService, backlog, db, logger: logger.child({ component: 'admin' }) }));
   http.use(notFoundHandler());
   http.use(errorHandler(logger.child({ component: 'http' })));
 
-  let server: Server | undefined;
+  // A worker serves only the ops routes, so Prometheus can scrape what the worker counts.
+  const opsHttp = express();
+  opsHttp.disable('x-powered-by');
+  opsHttp.use(createOpsRoutes({ db, broker, metrics }));
+  opsHttp.use(notFoundHandler());
+  opsHttp.use(errorHandler(logger.child({ component: 'http' })));
+
+  async function listen(app: express.Express): Promise<number> {
+    const server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(config.http.port, () => resolve(s)).once('error', reject);
+    });
+    shutdown.register('http server', () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve()); // in-flight requests finish; new ones are refused
+        server.closeIdleConnections();
+      }),
+    );
+    return (server.address() as AddressInfo).port;
+  }
 
   return {
     config,
@@ -136,21 +162,9 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
         const notifier = await startNotificationConsumer({ broker, names, config, service: notifications, logger: logger.child({ component: 'notifications' }) });
         shutdown.register('notification consumer', () => notifier.stop());
       }
-      if (role === 'api' || role === 'all') {
-        server = await new Promise<Server>((resolve, reject) => {
-          const s = http.listen(config.http.port, () => resolve(s)).once('error', reject);
-        });
-        const listening = server;
-        shutdown.register('http server', () => new Promise<void>((resolve) => {
-          listening.close(() => resolve());
-          listening.closeIdleConnections();
-        }));
-        const port = (server.address() as AddressInfo).port;
-        logger.info('http listening', { port, role });
-        return { port };
-      }
-      logger.info('started', { role });
-      return {};
+      const port = await listen(role === 'worker' ? opsHttp : http);
+      logger.info(role === 'worker' ? 'started' : 'http listening', { port, role });
+      return { port };
     },
     stop: (reason = 'stop') => shutdown.shutdown(reason),
   };

@@ -89,9 +89,10 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const role = roleFromArgv(options.argv ?? []) ?? env.ROLE;
   if (role !== undefined) fromEnv.role = role;
   if (env.DATABASE_URL) fromEnv.database = { url: env.DATABASE_URL };
-  if (env.AMQP_URL) {
-    fromEnv.broker = { urls: env.AMQP_URL.split(',').map((u) => u.trim()).filter(Boolean) };
-  }
+  const broker: Json = {};
+  if (env.AMQP_URL) broker.urls = env.AMQP_URL.split(',').map((u) => u.trim()).filter(Boolean);
+  if (env.RABBITMQ_MANAGEMENT_URL) broker.managementUrl = env.RABBITMQ_MANAGEMENT_URL;
+  if (Object.keys(broker).length > 0) fromEnv.broker = broker;
   if (env.ADMIN_TOKEN) fromEnv.adminToken = env.ADMIN_TOKEN;
   if (env.LOG_LEVEL) fromEnv.log = { level: env.LOG_LEVEL };
   raw = deepMerge(raw, fromEnv);

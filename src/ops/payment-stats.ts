@@ -1,0 +1,31 @@
+import type { Database } from '../infra/database';
+
+export const LATENESS_BUCKETS_MS = [100, 250, 500, 1000, 2000, 5000, 10000, 60000];
+
+/**
+ * Payments by status and timer lateness over the most recent `window` payments. It reads a
+ * primary-key range (never a scan by status or time), so its cost does not grow with the table.
+ */
+export async function readPaymentStats(db: Database, window: number) {
+  const top = await db('payments').max({ id: 'id' }).first();
+  const maxId = Number(top?.id ?? 0);
+  const rows: Array<{ status: string; expires_at: Date; closed_at: Date | null; paid_at: Date | null }> = await db('payments')
+    .where('id', '>', Math.max(0, maxId - window))
+    .select('status', 'expires_at', 'closed_at', 'paid_at');
+  const byStatus: Record<string, number> = { PENDING: 0, PAID: 0, FAILED: 0, CLOSED: 0, PAID_AFTER_CLOSE: 0 };
+  const lateness = LATENESS_BUCKETS_MS.map((le) => ({ le, count: 0 }));
+  let overflow = 0;
+  let overdue = 0;
+  const now = Date.now();
+  for (const r of rows) {
+    byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+    if (r.status === 'PENDING' && new Date(r.expires_at).getTime() < now - 60000) overdue++;
+    if (r.status === 'CLOSED' || r.status === 'PAID_AFTER_CLOSE') {
+      const late = new Date(r.closed_at ?? r.paid_at ?? now).getTime() - new Date(r.expires_at).getTime();
+      const bucket = lateness.find((b) => late <= b.le);
+      if (bucket) bucket.count++;
+      else overflow++;
+    }
+  }
+  return { window: rows.length, byStatus, overdueOver60s: overdue, closedLatenessMs: { buckets: lateness, over: overflow } };
+}
