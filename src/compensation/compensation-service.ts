@@ -125,6 +125,7 @@ export function createCompensationService(deps: {
     const pays = decisions.filter((i) => i.decision.kind === 'pay');
     const closes = decisions.filter((i) => i.decision.kind === 'close');
     const ids = [...pays, ...closes].map((i) => i.payment.id);
+    const correlationIds = new Map(decisions.map((i) => [i.payment.id, i.timers[0]?.delivery.message.properties.correlationId as string | undefined]));
     const { changed, notifications } = await withLockRetry(
       deps.db,
       config.database.deadlockRetries,
@@ -137,6 +138,7 @@ export function createCompensationService(deps: {
           transition: 'pay',
           cause: 'remedy',
           at,
+          correlationIds,
           transactionIds: new Map(pays.map((i) => [i.payment.id, (i.decision as { transactionId: string }).transactionId])),
         });
         const closed = await deps.transitions.apply(trx, {
@@ -144,6 +146,7 @@ export function createCompensationService(deps: {
           transition: 'close',
           cause: 'timeout',
           at,
+          correlationIds,
         });
         for (const row of [...paid.changed, ...closed.changed]) {
           metrics.transitions.inc({ from: 'PENDING', to: row.status, cause: row.status === 'PAID' ? 'remedy' : 'timeout' });
@@ -159,7 +162,6 @@ export function createCompensationService(deps: {
     await deps.parking.park(toPark);
     for (const t of settledTimers) t.delivery.ack();
     // One line per settled payment, carrying the correlation id of the request that created it.
-    const correlationIds = new Map(decisions.map((i) => [i.payment.id, i.timers[0]?.delivery.message.properties.correlationId as string | undefined]));
     for (const row of changed) {
       logger.info('payment settled', { paymentId: row.public_id, status: row.status, correlationId: correlationIds.get(row.id), lateMs: Date.parse(row.updated_at.toISOString()) - new Date(row.expires_at).getTime() });
     }

@@ -16,6 +16,8 @@ export interface TransitionRequest {
   at: Date;
   transactionIds?: Map<number, string>;
   details?: (row: PaymentRow) => Record<string, unknown> | undefined;
+  /** Per payment: the id of the request that created it, so its notification carries it too. */
+  correlationIds?: Map<number, string | undefined>;
 }
 
 export interface TransitionResult {
@@ -62,7 +64,7 @@ export function createPaymentTransitions(deps: { repository: PaymentsRepository;
             destination: DESTINATIONS.notification,
             deadline: request.at.getTime(),
             attempt: 1,
-            correlationId: currentCorrelationId(),
+            correlationId: request.correlationIds?.get(row.id) ?? currentCorrelationId(),
             body: { eventId: randomUUID(), type: `payment.${to.toLowerCase()}`, paymentId: row.id, notifyUrl: row.notify_url, payment: toResource(row) },
           }),
         );
