@@ -17,6 +17,7 @@ import { createTopologyNames } from './infra/broker-topology';
 import { createDatabase } from './infra/database';
 import { createBacklogReader } from './ops/backlog';
 import { createMetrics } from './ops/metrics';
+import { createOpsPageRoutes } from './ops/ops-page-routes';
 import { createOpsRoutes } from './ops/ops-routes';
 import { createOutbox } from './outbox/outbox';
 import { createParkingRepository } from './parking/parking-repository';
@@ -72,7 +73,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
 
   // Payments (intake and callbacks).
   const repository = createPaymentsRepository({ db });
-  const transitions = createPaymentTransitions({ repository, outbox });
+  const transitions = createPaymentTransitions({ repository, outbox, metrics });
   const payments = createPaymentsService({
     config,
     db,
@@ -114,6 +115,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   http.use(jsonBodyMiddleware(config.http.bodyLimitBytes));
   http.use(createPaymentsRoutes({ service: payments, logger: logger.child({ component: 'payments' }), metrics }));
   http.use(createAdminRoutes({ adminToken: config.adminToken, parking: parkingService, backlog, db, logger: logger.child({ component: 'admin' }) }));
+  http.use(createOpsPageRoutes());
   http.use(notFoundHandler());
   http.use(errorHandler(logger.child({ component: 'http' })));
 

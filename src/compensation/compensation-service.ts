@@ -149,7 +149,6 @@ export function createCompensationService(deps: {
           correlationIds,
         });
         for (const row of [...paid.changed, ...closed.changed]) {
-          metrics.transitions.inc({ from: 'PENDING', to: row.status, cause: row.status === 'PAID' ? 'remedy' : 'timeout' });
           metrics.timerLateness.observe(Math.max(0, at.getTime() - new Date(row.expires_at).getTime()) / 1000);
         }
         return { changed: [...paid.changed, ...closed.changed], notifications: [...paid.notifications, ...closed.notifications] };

@@ -68,6 +68,16 @@ export function createMetrics() {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    outboxPending: new client.Gauge({
+      name: 'compensator_outbox_pending',
+      help: 'Outbox rows not yet published (all replicas); grows while the broker is down',
+      registers: [registry],
+    }),
+    outboxOldestAge: new client.Gauge({
+      name: 'compensator_outbox_oldest_age_seconds',
+      help: 'Age of the oldest unpublished outbox row; alert when it exceeds a minute',
+      registers: [registry],
+    }),
     brokerConnected: new client.Gauge({
       name: 'compensator_broker_connected',
       help: '1 while this process holds a broker connection',

@@ -52,6 +52,7 @@ export const OPS_PAGE_SCRIPT = `
   var REFRESH_MS = 3000;
   var STATUSES = ['PENDING', 'PAID', 'FAILED', 'CLOSED', 'PAID_AFTER_CLOSE'];
   var timer = null;
+  var generation = 0;
 
   function $(id) { return document.getElementById(id); }
   function token() { return sessionStorage.getItem(TOKEN_KEY) || ''; }
@@ -220,6 +221,10 @@ export const OPS_PAGE_SCRIPT = `
   function refresh() {
     if (timer) { clearTimeout(timer); timer = null; }
     if (!token()) { askForToken(); return Promise.resolve(); }
+    // A newer refresh (button, replay, delete) supersedes one in flight: only the newest renders
+    // and schedules the next, so there is never more than one refresh loop.
+    var mine = ++generation;
+    function latest(render) { return function (value) { if (mine === generation) render(value); }; }
     var failures = [];
     var unauthorized = false;
     function fail(panel) {
@@ -230,10 +235,14 @@ export const OPS_PAGE_SCRIPT = `
       };
     }
     return Promise.all([
-      api('GET', '/v1/admin/stats').then(renderStats, fail('stats')),
-      api('GET', '/v1/admin/backlog').then(renderBacklog, function (err) { renderBacklogError(err.message); if (err.status === 401) unauthorized = true; }),
-      api('GET', '/v1/admin/parked?limit=50').then(renderParked, fail('parked')),
+      api('GET', '/v1/admin/stats').then(latest(renderStats), fail('stats')),
+      api('GET', '/v1/admin/backlog').then(latest(renderBacklog), function (err) {
+        if (err && err.status === 401) unauthorized = true;
+        latest(renderBacklogError)(err && err.message ? err.message : String(err));
+      }),
+      api('GET', '/v1/admin/parked?limit=50').then(latest(renderParked), fail('parked')),
     ]).then(function () {
+      if (mine !== generation) return;
       if (unauthorized) {
         sessionStorage.removeItem(TOKEN_KEY);
         askForToken('The admin token was refused. Enter it again.');
@@ -241,6 +250,11 @@ export const OPS_PAGE_SCRIPT = `
       }
       setStatus(failures.length ? 'Updated ' + new Date().toLocaleTimeString() + ' with errors: ' + failures.join('; ') : 'Updated ' + new Date().toLocaleTimeString(), failures.length > 0);
       $('dashboard').setAttribute('data-refreshed-at', String(Date.now()));
+      timer = setTimeout(refresh, REFRESH_MS);
+    }).catch(function (err) {
+      // A rendering bug must not stop the loop: say so and try again on the next tick.
+      if (mine !== generation) return;
+      setStatus('Refresh failed: ' + (err && err.message ? err.message : String(err)), true);
       timer = setTimeout(refresh, REFRESH_MS);
     });
   }
@@ -332,6 +346,7 @@ export const OPS_PAGE_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>Payment Compensator · ops</title>
 <style>${OPS_PAGE_STYLE}</style>
 </head>

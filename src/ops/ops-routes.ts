@@ -30,6 +30,14 @@ export function createOpsRoutes(deps: { db: Database; broker: Broker; metrics: M
   });
   router.get('/metrics', async (_req, res) => {
     deps.metrics.brokerConnected.set(deps.broker.connected ? 1 : 0);
+    try {
+      // The outbox is small (rows leave within seconds), so this stays cheap at every scrape.
+      const row = await deps.db('outbox').count({ n: '*' }).min({ oldest: 'created_at' }).first().timeout(1000);
+      deps.metrics.outboxPending.set(Number(row?.n ?? 0));
+      deps.metrics.outboxOldestAge.set(row?.oldest ? Math.max(0, (Date.now() - new Date(row.oldest).getTime()) / 1000) : 0);
+    } catch {
+      // database down: /readyz says so; keep serving the other metrics
+    }
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
     res.send(await deps.metrics.registry.metrics());
   });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { DESTINATIONS } from '../infra/broker-topology';
+import type { Metrics } from '../ops/metrics';
 import type { Outbox, PendingOutboxMessage } from '../outbox/outbox';
 import { currentCorrelationId } from '../shared/request-context';
 import { TRANSITIONS, type TransitionCause } from './payment-states';
@@ -30,7 +31,7 @@ export interface TransitionResult {
  * The single place a payment changes state: one conditional UPDATE per target state, one audit
  * row per transition, and a merchant notification in the same transaction.
  */
-export function createPaymentTransitions(deps: { repository: PaymentsRepository; outbox: Outbox }) {
+export function createPaymentTransitions(deps: { repository: PaymentsRepository; outbox: Outbox; metrics: Metrics }) {
   return {
     async apply(trx: Knex.Transaction, request: TransitionRequest): Promise<TransitionResult> {
       const { from, to } = TRANSITIONS[request.transition] as (typeof TRANSITIONS)[string];
@@ -56,6 +57,8 @@ export function createPaymentTransitions(deps: { repository: PaymentsRepository;
         trx,
         changed.map((r) => ({ paymentId: r.id, from, to, cause: request.cause, at: request.at, details: request.details?.(r) })),
       );
+      // Counted before commit: a rolled-back transaction may overcount by a batch, never undercount.
+      deps.metrics.transitions.inc({ from, to, cause: request.cause }, changed.length);
       const notifications: PendingOutboxMessage[] = [];
       for (const row of changed) {
         if (!row.notify_url) continue;
