@@ -128,7 +128,8 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
 
   async function listen(app: express.Express): Promise<number> {
     const server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(config.http.port, () => resolve(s)).once('error', reject);
+      // Express 5 hands listen errors (EADDRINUSE) to this callback rather than emitting them.
+      const s = app.listen(config.http.port, (err?: Error) => (err ? reject(err) : resolve(s)));
     });
     shutdown.register('http server', () =>
       new Promise<void>((resolve) => {

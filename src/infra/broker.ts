@@ -197,8 +197,7 @@ export function createBroker(deps: {
         .finally(() => {
           connecting = undefined;
         });
-    }, delay);
-    reconnectTimer.unref();
+    }, delay); // not unref'd: a worker with nothing else to do must stay alive to reconnect
   }
 
   function waitForConnection(ms: number): Promise<boolean> {
