@@ -42,6 +42,10 @@ export const OPS_PAGE_STYLE = `
   .alert { color: var(--warn); font-weight: 600; }
   .empty { color: var(--muted); padding: 6px 0; }
   .hidden { display: none; }
+  .nowrap { white-space: nowrap; }
+  details { margin-top: 10px; }
+  summary { cursor: pointer; color: var(--muted); }
+  summary b { color: var(--fg); font-variant-numeric: tabular-nums; }
   a { color: var(--accent); }
 `;
 
@@ -132,11 +136,15 @@ export const OPS_PAGE_SCRIPT = `
     $('backlog-error').classList.add('hidden');
     $('backlog-body').classList.remove('hidden');
     var rows = $('backlog-rows');
+    var delayRows = $('delay-rows');
     clear(rows);
+    clear(delayRows);
+    // The work queues first; the 20-odd delay levels go in a collapsed list under their sums.
     (b.queues || []).forEach(function (q) {
       var href = safeUrl(q.consoleUrl);
       var name = href ? el('a', { href: href, target: '_blank', rel: 'noopener noreferrer', text: q.name }) : document.createTextNode(q.name);
-      rows.appendChild(el('tr', { 'data-testid': 'backlog-queue', 'data-queue': q.name }, [
+      var target = /:delay:/.test(q.name) ? delayRows : rows;
+      target.appendChild(el('tr', { 'data-testid': 'backlog-queue', 'data-queue': q.name }, [
         el('td', { class: 'wrap' }, [name]),
         el('td', { class: 'num', text: num(q.ready) }),
         el('td', { class: 'num', text: num(q.unacked) }),
@@ -146,10 +154,11 @@ export const OPS_PAGE_SCRIPT = `
         el('td', { class: 'num', text: num(q.consumers) }),
       ]));
     });
-    if (!b.queues || b.queues.length === 0) rows.appendChild(el('tr', {}, [el('td', { colspan: 7, class: 'empty', text: 'No queues found for this service.' })]));
+    if (!rows.firstChild) rows.appendChild(el('tr', {}, [el('td', { colspan: 7, class: 'empty', text: 'No queues found for this service.' })]));
     $('timers-32').textContent = num(b.timersDueWithin32s);
     $('timers-64').textContent = num(b.timersDueWithin64s);
-    $('delay-messages').textContent = b.delayLevels ? num(b.delayLevels.messages) + ' in ' + num(b.delayLevels.queues) + ' levels' : '-';
+    $('delay-messages').textContent = b.delayLevels ? num(b.delayLevels.messages) + ' messages in ' + num(b.delayLevels.queues) + ' queues' : '-';
+    $('delay-dlx').textContent = b.delayLevels ? num(b.delayLevels.deadLetterPending) : '-';
     var all = $('console-link');
     var consoleHref = safeUrl(b.consoleUrl);
     if (consoleHref) { all.setAttribute('href', consoleHref); all.classList.remove('hidden'); } else all.classList.add('hidden');
@@ -182,8 +191,8 @@ export const OPS_PAGE_SCRIPT = `
         el('td', { 'data-testid': 'parked-payment-' + it.id, text: it.paymentId || '-' }),
         el('td', { class: 'num', text: num(it.attempts) }),
         el('td', { class: 'wrap', text: it.lastError || '' }),
-        el('td', { text: it.parkedAt }),
-        el('td', {}, [replay, ' ', del]),
+        el('td', { class: 'nowrap', text: typeof it.parkedAt === 'string' ? it.parkedAt.replace('T', ' ').replace(/\\.\\d+Z$/, 'Z') : '' }),
+        el('td', { class: 'nowrap' }, [replay, ' ', del]),
       ]));
     });
     if (items.length === 0) rows.appendChild(el('tr', {}, [el('td', { colspan: 8, class: 'empty', text: 'Nothing parked.' })]));
@@ -323,8 +332,14 @@ const BODY = `
       <div class="facts">
         <span>Timers due within 32 s: <b id="timers-32" data-testid="timers-due-32s">-</b></span>
         <span>within 64 s: <b id="timers-64" data-testid="timers-due-64s">-</b></span>
-        <span>Delay levels: <b id="delay-messages" data-testid="delay-levels">-</b></span>
       </div>
+      <details data-testid="delay-details">
+        <summary>Delay levels: <b id="delay-messages" data-testid="delay-levels">-</b>, dead-letter pending <b id="delay-dlx" data-testid="delay-dead-letter-pending">-</b></summary>
+        <table>
+          <thead><tr><th>Queue</th><th class="num">Ready</th><th class="num">Unacked</th><th class="num">Dead-letter pending</th><th class="num">Publish</th><th class="num">Deliver</th><th class="num">Consumers</th></tr></thead>
+          <tbody id="delay-rows"></tbody>
+        </table>
+      </details>
     </div>
   </section>
   <section class="wide" data-testid="parked-panel">

@@ -132,3 +132,41 @@ export function writeServiceConfig(name: string, config: Record<string, unknown>
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
 }
+
+/** The three-node cluster of `scripts/stack.sh up --cluster 3`: its own names, ports and data. */
+export const CLUSTER_AMQP_URL = [5681, 5682, 5683].map((p) => `amqp://guest:guest@127.0.0.1:${p}`).join(',');
+
+export async function clusterUp(): Promise<void> {
+  await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'up', '--cluster', '3'], { timeout: 300000 });
+}
+
+export async function clusterDown(): Promise<void> {
+  await run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'down', '--cluster'], { timeout: 120000 }).catch(() => undefined);
+}
+
+/** SIGKILL of a cluster node's Erlang VM: the crash a leader election has to survive. */
+export function killClusterNode(node: number): void {
+  const pid = Number(readFileSync(path.join(ROOT, `.stack/cluster/rabbit-${node}/beam.pid`), 'utf8').trim());
+  process.kill(pid, 'SIGKILL');
+}
+
+/** The node that leads a quorum queue, asked of any node that answers. */
+export async function queueLeader(queue: string): Promise<string> {
+  return waitFor(`the leader of ${queue}`, async () => {
+    for (const port of [15681, 15682, 15683]) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/api/queues/%2F/${encodeURIComponent(queue)}`, {
+          headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` },
+          signal: AbortSignal.timeout(2000),
+        });
+        if (res.ok) {
+          const body = (await res.json()) as { leader?: string };
+          if (body.leader) return body.leader;
+        }
+      } catch {
+        // that node is down; ask the next
+      }
+    }
+    return undefined;
+  }, 30000, 500);
+}

@@ -10,6 +10,11 @@ import { testConfig } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
 import { assertAllSettledCorrectly, createPayments, startMerchant } from './fault-checks';
 import {
+  CLUSTER_AMQP_URL,
+  clusterDown,
+  clusterUp,
+  killClusterNode,
+  queueLeader,
   FAULT_AMQP_URL,
   FAULT_DATABASE_URL,
   faultStackDown,
@@ -32,11 +37,11 @@ let db: Knex;
 let running: ServiceProcess[] = [];
 let merchant: Awaited<ReturnType<typeof startMerchant>>;
 
-function startServices(spec: { api: number; workers: number }): { apis: ServiceProcess[]; workers: ServiceProcess[]; prefix: string } {
+function startServices(spec: { api: number; workers: number; env?: NodeJS.ProcessEnv }): { apis: ServiceProcess[]; workers: ServiceProcess[]; prefix: string } {
   const prefix = `f${randomUUID().slice(0, 8)}`;
   const file = writeServiceConfig(prefix, { broker: { prefix } });
-  const apis = Array.from({ length: spec.api }, (_, i) => startService('api', file, `${prefix}-api-${i}`));
-  const workers = Array.from({ length: spec.workers }, (_, i) => startService('worker', file, `${prefix}-worker-${i}`));
+  const apis = Array.from({ length: spec.api }, (_, i) => startService('api', file, `${prefix}-api-${i}`, spec.env));
+  const workers = Array.from({ length: spec.workers }, (_, i) => startService('worker', file, `${prefix}-worker-${i}`, spec.env));
   running.push(...apis, ...workers);
   return { apis, workers, prefix };
 }
@@ -177,5 +182,26 @@ describe('faults: nothing lost, nothing settled twice or early', () => {
     expect(workers[0]!.logs().some((l) => l.includes('shutdown finished'))).toBe(true);
 
     await assertAllSettledCorrectly(db, created.map((p) => p.id), { timeoutMs: 120000, merchant });
+  });
+
+  it('when the RabbitMQ node leading the delay queues is killed with timers in flight, then every timer still fires on the other two nodes', async () => {
+    await clusterUp();
+    try {
+      const { apis, workers, prefix } = startServices({ api: 1, workers: 1, env: { AMQP_URL: CLUSTER_AMQP_URL, RABBITMQ_MANAGEMENT_URL: 'http://guest:guest@127.0.0.1:15682' } });
+      await Promise.all([...apis, ...workers].map(waitReady));
+      const { created } = await createPayments({ baseUrls: apis.map(urlOf), count: 1000, minTimeout: 3, maxTimeout: 20, notifyUrl: merchant.url, concurrency: 16 });
+
+      const leader = await queueLeader(`${prefix}:delay:level-02-4s`);
+      const node = Number(/^rabbit-(\d+)@/.exec(leader)?.[1]);
+      expect(node).toBeGreaterThan(0);
+      killClusterNode(node);
+
+      await assertAllSettledCorrectly(db, created.map((p) => p.id), { timeoutMs: 150000, merchant });
+      expect(await queueLeader(`${prefix}:delay:level-02-4s`)).not.toBe(leader);
+    } finally {
+      await Promise.all(running.map((s) => stopService(s, 5000)));
+      running = [];
+      await clusterDown();
+    }
   });
 });
