@@ -195,13 +195,17 @@ describe('faults: nothing lost, nothing settled twice or early', () => {
       const node = Number(/^rabbit-(\d+)@/.exec(leader)?.[1]);
       expect(node).toBeGreaterThan(0);
       killClusterNode(node);
+      // The other two nodes elect new leaders; the service fails over to them.
+      await waitFor('a new leader', async () => (await queueLeader(`${prefix}:delay:level-02-4s`)) !== leader, 60000, 500);
+      // Then the node comes back, as its supervisor would restart it. On RabbitMQ 3.10, messages
+      // the dead node's dead-letter worker had checked out wait for that node to return.
+      await clusterUp();
 
       await assertAllSettledCorrectly(db, created.map((p) => p.id), { timeoutMs: 150000, merchant });
-      expect(await queueLeader(`${prefix}:delay:level-02-4s`)).not.toBe(leader);
     } finally {
       await Promise.all(running.map((s) => stopService(s, 5000)));
       running = [];
-      await clusterDown();
+      if (!process.env.KEEP_FAULT_STACK) await clusterDown();
     }
   });
 });
