@@ -1,77 +1,137 @@
 /**
- * The visible demo: creates payments with short timeouts, pays some through signed callbacks,
- * and prints a live summary as the rest settle through their timers.
- *   tsx scripts/demo.ts [--url http://127.0.0.1:3000] [--count 40]
+ * The visible demo, through nginx in front of the api replicas:
+ *   - creates payments with timeouts of a few seconds, each with a notifyUrl on a tiny merchant
+ *     endpoint run by this script;
+ *   - pays a third of them through signed channel callbacks;
+ *   - scripts the channel simulator to answer "paid" for another third (remedy) and "not paid"
+ *     for the rest (closed), one of them after a channel error (retry);
+ *   - prints a live summary as they settle, then what to look at in the management console.
+ *   tsx scripts/demo.ts [--url http://127.0.0.1:8080] [--count 300] [--simulator http://127.0.0.1:4000]
  */
 import { createHmac, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] ? (args[i + 1] as string) : fallback;
 };
-const baseUrl = arg('url', 'http://127.0.0.1:3000');
-const count = Number(arg('count', '40'));
+const baseUrl = arg('url', 'http://127.0.0.1:8080');
+const simulatorUrl = arg('simulator', 'http://127.0.0.1:4000');
+const count = Number(arg('count', '300'));
 const consoleUrl = arg('console', 'http://127.0.0.1:15672');
 const prefix = arg('prefix', 'compensator');
 const secret = (channel: string) => process.env[`CHANNEL_SECRET_${channel.toUpperCase()}`] ?? `dev-secret-${channel}`;
 
 interface Payment {
   id: string;
+  orderId: string;
   status: string;
   expiresAt: string;
   closedAt: string | null;
   paidAt: string | null;
   channel: string;
   amount: number;
+  transactionId: string | null;
 }
 
-async function call(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
-  const res = await fetch(`${baseUrl}${path}`, { method, body, headers: { 'content-type': 'application/json', ...headers } });
-  return { status: res.status, body: (await res.json()) as any, replica: res.headers.get('x-upstream-addr') ?? 'direct' };
+type Plan = 'callback' | 'remedy' | 'close' | 'retry-then-close';
+
+async function call(method: string, url: string, body?: string, headers: Record<string, string> = {}) {
+  const res = await fetch(url, { method, body, headers: { 'content-type': 'application/json', ...headers } });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as any) : undefined, replica: res.headers.get('x-upstream-addr') ?? 'direct' };
+}
+
+function percentile(sorted: number[], p: number): number | undefined {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : undefined;
 }
 
 async function main(): Promise<void> {
+  // The merchant: counts the signed notifications it receives, by event type.
+  const notified = new Map<string, string[]>();
+  const merchant = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      const event = JSON.parse(raw) as { type: string; payment: { id: string } };
+      notified.set(event.payment.id, [...(notified.get(event.payment.id) ?? []), event.type]);
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => merchant.listen(0, '127.0.0.1', r));
+  const notifyUrl = `http://127.0.0.1:${(merchant.address() as AddressInfo).port}/notify`;
+
   const merchantId = `demo_${randomUUID().slice(0, 6)}`;
-  console.log(`Creating ${count} payments at ${baseUrl} (merchant ${merchantId}), timeouts 2-8 s ...`);
+  const plans: Plan[] = Array.from({ length: count }, (_, i) => (i === 0 ? 'retry-then-close' : (['callback', 'remedy', 'close'] as const)[i % 3] as Plan));
+  console.log(`Creating ${count} payments through nginx at ${baseUrl} (merchant ${merchantId}), timeouts 3-10 s:`);
+  console.log(`  ${plans.filter((p) => p === 'callback').length} will be paid by a signed channel callback,`);
+  console.log(`  ${plans.filter((p) => p === 'remedy').length} the channel simulator will report paid when their timer fires (remedy),`);
+  console.log(`  ${plans.filter((p) => p.endsWith('close')).length} it will report not paid (closed), one of them after a channel error (retry).`);
+
   const payments: Payment[] = [];
-  for (let i = 0; i < count; i++) {
-    const channel = i % 2 ? 'alipay' : 'wechat';
-    const res = await call('POST', '/v1/payments', JSON.stringify({ merchantId, orderId: `order-${i}`, amount: 100 + i, currency: 'CNY', channel, timeoutSeconds: 2 + (i % 7) }));
-    if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
-    payments.push(res.body);
-  }
-  const toPay = payments.filter((_, i) => i % 3 === 0);
-  console.log(`Paying ${toPay.length} of them through signed channel callbacks; the rest wait for their timers.`);
-  for (const p of toPay) {
-    const raw = JSON.stringify({ result: 'SUCCESS', transactionId: `tx-${p.id.slice(4, 12)}`, paidAmount: p.amount });
-    const sig = createHmac('sha256', secret(p.channel)).update(raw).digest('hex');
-    const res = await call('POST', `/v1/payments/${p.id}/callback`, raw, { 'x-signature': sig });
+  const replicas = new Map<string, number>();
+  const started = Date.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < count) {
+        const i = next++;
+        const orderId = `order-${i}`;
+        const plan = plans[i] as Plan;
+        const answers = plan === 'remedy' ? [{ kind: 'paid' }] : plan === 'retry-then-close' ? [{ kind: 'error' }, { kind: 'not_paid' }] : [{ kind: 'not_paid' }];
+        await call('PUT', `${simulatorUrl}/script/${orderId}`, JSON.stringify({ answers }));
+        const channel = i % 2 ? 'alipay' : 'wechat';
+        const res = await call('POST', `${baseUrl}/v1/payments`, JSON.stringify({ merchantId, orderId, amount: 100 + i, currency: 'CNY', channel, timeoutSeconds: 3 + (i % 8), notifyUrl }));
+        if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
+        replicas.set(res.replica, (replicas.get(res.replica) ?? 0) + 1);
+        payments[i] = res.body;
+      }
+    }),
+  );
+  console.log(`Created ${count} in ${((Date.now() - started) / 1000).toFixed(1)} s; served by ${[...replicas].map(([r, n]) => `${r} (${n})`).join(', ')}`);
+
+  for (const [i, p] of payments.entries()) {
+    if (plans[i] !== 'callback') continue;
+    const raw = JSON.stringify({ result: 'SUCCESS', transactionId: `cb-${p.id.slice(4, 12)}`, paidAmount: p.amount });
+    const res = await call('POST', `${baseUrl}/v1/payments/${p.id}/callback`, raw, { 'x-signature': createHmac('sha256', secret(p.channel)).update(raw).digest('hex') });
     if (res.status !== 200) throw new Error(`callback failed: ${res.status} ${JSON.stringify(res.body)}`);
   }
+  console.log('Callbacks sent. Settling as the timers fire:\n');
 
-  const started = Date.now();
-  const deadline = started + 40000;
-  let latest: Payment[] = payments;
+  const deadline = Date.now() + 60000;
+  let latest = payments;
   for (;;) {
-    latest = await Promise.all(payments.map(async (p) => (await call('GET', `/v1/payments/${p.id}`)).body as Payment));
+    latest = await Promise.all(payments.map(async (p) => (await call('GET', `${baseUrl}/v1/payments/${p.id}`)).body as Payment));
     const counts: Record<string, number> = {};
     for (const p of latest) counts[p.status] = (counts[p.status] ?? 0) + 1;
-    const lateness = latest.filter((p) => p.status === 'CLOSED' && p.closedAt).map((p) => Date.parse(p.closedAt as string) - Date.parse(p.expiresAt)).sort((a, b) => a - b);
-    const max = lateness.length ? lateness[lateness.length - 1] : undefined;
-    const p50 = lateness.length ? lateness[Math.floor(lateness.length / 2)] : undefined;
-    const line = Object.entries(counts).map(([s, n]) => `${s} ${n}`).join('  ');
-    console.log(`t+${((Date.now() - started) / 1000).toFixed(1).padStart(4)} s  ${line}${lateness.length ? `   closed past deadline by p50 ${p50} ms, max ${max} ms` : ''}`);
-    if (!counts.PENDING || Date.now() > deadline) break;
+    const settledByTimer = latest.filter((p, i) => plans[i] !== 'callback' && p.status !== 'PENDING');
+    const lateness = settledByTimer.map((p) => Date.parse((p.closedAt ?? p.paidAt) as string) - Date.parse(p.expiresAt)).sort((a, b) => a - b);
+    const line = ['PENDING', 'PAID', 'CLOSED', 'FAILED', 'PAID_AFTER_CLOSE'].filter((s) => counts[s]).map((s) => `${s} ${counts[s]}`).join('  ');
+    const late = lateness.length ? `   timer lateness p50 ${percentile(lateness, 50)} ms, p99 ${percentile(lateness, 99)} ms` : '';
+    console.log(`t+${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s  ${line}${late}   notifications ${[...notified.values()].flat().length}`);
+    const done = !counts.PENDING && latest.every((p) => notified.get(p.id)?.includes(`payment.${p.status.toLowerCase()}`));
+    if (done || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 1000));
   }
 
+  const remedied = latest.find((p, i) => plans[i] === 'remedy' && p.status === 'PAID');
+  const retried = latest[0];
   const early = latest.filter((p) => p.closedAt && Date.parse(p.closedAt) < Date.parse(p.expiresAt));
   console.log('');
-  console.log(`Settled: ${latest.filter((p) => p.status !== 'PENDING').length}/${latest.length}; closed before their deadline: ${early.length}.`);
-  console.log(`Look at the topology in the management console (guest/guest): ${consoleUrl}/#/queues`);
-  console.log(`  ${prefix}:delay:level-00-1s ... level-21-2097152s  one TTL queue per power of two seconds`);
-  console.log(`  ${prefix}:payment:compensate                 due timers, consumed by the workers`);
+  console.log(`Settled ${latest.filter((p) => p.status !== 'PENDING').length}/${latest.length}; closed before their deadline: ${early.length}.`);
+  if (remedied) console.log(`Remedy: ${remedied.id} had no callback; at its deadline the channel said PAID, transaction ${remedied.transactionId}.`);
+  if (retried) console.log(`Retry: ${retried.id}: the channel errored once, the worker asked again 2 s later (config/demo.json), then closed it: ${retried.status}.`);
+  const sample = latest.find((p) => notified.has(p.id));
+  if (sample) console.log(`Notification: the merchant got ${notified.get(sample.id)?.join(', ')} for ${sample.id}, signed with X-Compensator-Signature.`);
+  console.log(`\nLook at the topology in the management console (guest/guest): ${consoleUrl}/#/queues`);
+  console.log(`  ${prefix}:delay:level-00-1s ... level-21-2097152s   one TTL queue per power of two seconds`);
+  console.log(`  ${prefix}:payment:compensate                        due timers and remedy retries, consumed by the workers`);
+  console.log(`  ${prefix}:notification:deliver                      merchant notifications`);
+  console.log(`Ops page: ${baseUrl}/ops (token: $ADMIN_TOKEN, dev-admin-token-change-me by default)`);
+  merchant.closeAllConnections();
+  merchant.close();
   if (latest.some((p) => p.status === 'PENDING')) process.exitCode = 1;
 }
 

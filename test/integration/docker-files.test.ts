@@ -10,7 +10,6 @@ import path from 'node:path';
 const root = path.resolve(__dirname, '..', '..');
 const file = (p: string) => path.join(root, p);
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 type Service = Record<string, any>;
 
 /**
