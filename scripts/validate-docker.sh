@@ -159,7 +159,8 @@ for name, svc in services.items():
     if svc.get("image") == app_image:
         env = svc.get("environment") or {}
         cmd = " ".join(svc.get("command") or ["node", "dist/main.js"])
-        serves_api = cmd.endswith("dist/main.js") and env.get("ROLE", "all") in ("api", "all")
+        # Every role of dist/main.js serves /healthz on PORT (a worker serves only the ops routes).
+        serves_api = cmd.endswith("dist/main.js") and env.get("ROLE", "all") in ("api", "worker", "all")
         if not serves_api and not hc.get("disable") and not hc.get("test"):
             fail(f"{name}: runs '{cmd}' (ROLE={env.get('ROLE', 'all')}) without an HTTP server on PORT, so the image's /healthz check would mark it unhealthy: disable or override it")
         if svc.get("build", {}).get("dockerfile") != "docker/Dockerfile" or os.path.realpath(svc["build"].get("context", "")) != root:
