@@ -8,7 +8,7 @@ import { createLogger } from '../shared/logger';
 import { auditOverdue } from './audit';
 
 /**
- * `npm run audit -- [--grace 60] [--requeue] [--json] [--from-id N]`
+ * `npm run audit -- [--grace 60] [--requeue] [--json] [--from-id N] [--to-id M]`
  * Lists PENDING payments past deadline + grace; exits 1 when any are found (so cron can alert).
  */
 async function main(): Promise<void> {
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
       if (!(await broker.start(15000))) throw new Error('broker not reachable: cannot --requeue');
       scheduler = createDelayScheduler({ broker, names });
     }
-    const result = await auditOverdue({ db, scheduler, graceSeconds: value('grace', 60), fromId: value('from-id', 0) });
+    const result = await auditOverdue({ db, scheduler, graceSeconds: value('grace', 60), fromId: value('from-id', 0), toId: argv.includes('--to-id') ? value('to-id', 0) : undefined });
     if (flag('json')) {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     } else {

@@ -21,6 +21,8 @@ export async function auditOverdue(deps: {
   graceSeconds: number;
   pageSize?: number;
   fromId?: number;
+  /** Stop after this id (inclusive); scans to the end of the table when absent. */
+  toId?: number;
   now?: () => number;
   onPage?: (lastId: number) => void;
 }): Promise<{ scanned: number; overdue: OverduePayment[]; requeued: number }> {
@@ -36,6 +38,9 @@ export async function auditOverdue(deps: {
       .db('payments')
       .select('id', 'public_id', 'channel', 'status', 'expires_at')
       .where('id', '>', lastId)
+      .modify((q) => {
+        if (deps.toId !== undefined) q.andWhere('id', '<=', deps.toId);
+      })
       .orderBy('id')
       .limit(pageSize);
     if (rows.length === 0) break;
