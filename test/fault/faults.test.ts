@@ -79,8 +79,11 @@ describe('faults: nothing lost, nothing settled twice or early', () => {
     }, 30000, 100);
     await stopBroker();
     const outageEnds = Date.now() + 10000;
+    // Meanwhile the api is not ready (the broker is down) but keeps taking payments.
+    await waitFor('/readyz to report the broker down', async () => (await fetch(`${urlOf(apis[0]!)}/readyz`)).status === 503, 5000, 100);
     await waitFor('the 10 s outage to pass', () => Date.now() >= outageEnds, 15000, 200);
     await startBroker();
+    await waitFor('/readyz to recover', async () => (await fetch(`${urlOf(apis[0]!)}/readyz`)).status === 200, 30000, 200);
 
     const { created, statuses } = await creating;
     expect(statuses.filter((s) => s !== 201)).toEqual([]);
@@ -109,7 +112,7 @@ describe('faults: nothing lost, nothing settled twice or early', () => {
   it('when a worker is killed with SIGKILL in the middle of a batch, then another worker settles its deliveries, once', async () => {
     const { apis, workers } = startServices({ api: 1, workers: 2 });
     await Promise.all([...apis, ...workers].map(waitReady));
-    const { created } = await createPayments({ baseUrls: apis.map(urlOf), count: 3000, minTimeout: 6, maxTimeout: 8, notifyUrl: merchant.url, concurrency: 16 });
+    const { created } = await createPayments({ baseUrls: apis.map(urlOf), count: 2000, minTimeout: 6, maxTimeout: 8, notifyUrl: merchant.url, concurrency: 16 });
 
     await waitFor('worker 0 to be settling', () => workers[0]!.logs().some((l) => l.includes('"payment settled"')), 60000, 20);
     workers[0]!.child.kill('SIGKILL');
