@@ -82,3 +82,51 @@ describe('compensation workers', () => {
     expect(row.reason).toBe('unknown_payment');
   });
 });
+
+describe('workers scale out', () => {
+  const config = testConfig({ role: 'worker' });
+  const workers: TestApp[] = [];
+  let db: Knex;
+
+  beforeAll(async () => {
+    db = openTestDatabase(config);
+  });
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await db.destroy();
+    await deleteTestTopology(config);
+  });
+
+  /** A backlog of `count` payments whose timers are already due in the compensation queue. */
+  async function dueBacklog(publisher: TestApp, count: number): Promise<number[]> {
+    const deadline = Date.now() - 1000;
+    const ids = await insertPendingPayments(db, count, new Date(deadline));
+    const scheduler = createDelayScheduler({ broker: publisher.app.broker, names: publisher.app.names });
+    for (let i = 0; i < ids.length; i += 200) {
+      await Promise.all(ids.slice(i, i + 200).map((paymentId) => scheduler.schedule({ destination: DESTINATIONS.paymentTimer, deadline, attempt: 1, body: { paymentId } })));
+    }
+    return ids;
+  }
+
+  async function expectEachClosedOnce(ids: number[]): Promise<void> {
+    await waitFor(`${ids.length} payments to close`, async () => {
+      const [row] = await db('payments').whereIn('id', ids).andWhere('status', 'CLOSED').count({ n: '*' });
+      return Number(row?.n) === ids.length;
+    }, 60000, 250);
+    const closed = (await eventsOf(db, ids)).filter((e) => e.to_status === 'CLOSED');
+    expect(closed).toHaveLength(ids.length);
+    expect(new Set(closed.map((e) => Number(e.payment_id))).size).toBe(ids.length);
+  }
+
+  it('when the same backlog is settled by one worker and then by two, then both settle everything exactly once', async () => {
+    workers.push(await startTestApp(config));
+    await expectEachClosedOnce(await dueBacklog(workers[0]!, 1000));
+
+    workers.push(await startTestApp(config));
+    const before = workers.map((w) => w.logs.filter((l) => l.includes('"payment settled"')).length);
+    await expectEachClosedOnce(await dueBacklog(workers[0]!, 1000));
+    const share = workers.map((w, i) => w.logs.filter((l) => l.includes('"payment settled"')).length - before[i]!);
+    expect(share[0]! + share[1]!).toBe(1000);
+    expect(share[1]).toBeGreaterThan(0); // the new worker took part
+  });
+});
