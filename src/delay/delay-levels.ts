@@ -21,6 +21,12 @@ export function decomposeDelay(seconds: number): number[] {
   return levels;
 }
 
+/** The level of a delay's highest set bit: where it starts waiting. */
+export function highestLevel(seconds: number): number {
+  assertValidDelay(seconds);
+  return Math.floor(Math.log2(seconds));
+}
+
 /** Routing key for a delay and a destination, e.g. "0.0.…1.0.1.payment.timer.due". */
 export function delayRoutingKey(seconds: number, destination: string): string {
   const bits: string[] = [];

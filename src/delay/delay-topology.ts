@@ -20,8 +20,8 @@ function queueArguments(config: Config['broker']): Record<string, unknown> {
  * Declares the fixed topology: one topic exchange and one TTL queue per delay level, the due
  * exchange, and the work queues behind it. Idempotent; runs on every (re)connect.
  *
- *   publish -> level-21 exchange --bit 21 set--> level-21 queue (TTL 2^21 s) --DLX--> level-20 exchange
- *                               --bit 21 clear-> level-20 exchange (exchange-to-exchange, no wait)
+ *   publish -> level-k exchange (k = highest set bit) --bit k set--> level-k queue (TTL 2^k s) --DLX--> level-(k-1) exchange
+ *   level-j exchange --bit j clear--> level-(j-1) exchange (exchange-to-exchange, no wait)
  *   ... level-00 -> due exchange -> compensation / notification queues
  */
 export async function declareTopology(channel: Channel, names: TopologyNames, broker: Config['broker']): Promise<void> {

@@ -1,4 +1,4 @@
-import { LEVEL_COUNT, levelTtlSeconds } from '../delay/delay-levels';
+import { levelTtlSeconds } from '../delay/delay-levels';
 
 /** Where a due message goes once its delay has run out: the routing-key suffix after the bits. */
 export const DESTINATIONS = {
@@ -33,8 +33,6 @@ export function createTopologyNames(prefix: string) {
     prefix,
     delayExchange: (level: number) => `${prefix}.delay.level-${pad(level)}`,
     delayQueue: (level: number) => `${prefix}:delay:level-${pad(level)}-${ttlLabel(levelTtlSeconds(level))}`,
-    /** Entry point of every delayed message: the top level routes it down by its bits. */
-    delayEntryExchange: `${prefix}.delay.level-${pad(LEVEL_COUNT - 1)}`,
     dueExchange: `${prefix}.due`,
     compensationQueue: `${prefix}:payment:compensate`,
     notificationQueue: `${prefix}:notification:deliver`,

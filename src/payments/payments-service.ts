@@ -84,9 +84,7 @@ export function createPaymentsService(deps: {
         return { created: false, payment: row };
       };
 
-      const existing = await repository.findByMerchantOrder(request.merchantId, request.orderId);
-      if (existing) return existingOrConflict(existing);
-
+      // Insert first: a repeat is rare, so it pays the duplicate-key round trip, not every create.
       const now = new Date();
       const expiresAt = new Date(now.getTime() + normalised.timeoutSeconds * 1000);
       const row: Omit<PaymentRow, 'id'> = {
@@ -122,7 +120,7 @@ export function createPaymentsService(deps: {
           return [newId, pending] as const;
         });
       } catch (err) {
-        // Two identical creates raced; the loser answers like a repeat.
+        // A repeat, or two identical creates racing: answer like a repeat (or 409 on another body).
         if (!isDuplicateKey(err)) throw err;
         const winner = await repository.findByMerchantOrder(request.merchantId, request.orderId);
         if (!winner) throw err;

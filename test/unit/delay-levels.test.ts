@@ -5,6 +5,7 @@ import {
   assertValidDelay,
   decomposeDelay,
   delayRoutingKey,
+  highestLevel,
   levelBindingPattern,
   levelTtlSeconds,
   secondsUntil,
@@ -176,5 +177,19 @@ describe('secondsUntil', () => {
       expect(now + s * 1000).toBeGreaterThanOrEqual(now + ahead);
       expect(now + (s - 1) * 1000).toBeLessThan(now + ahead);
     }
+  });
+});
+
+describe('highestLevel: where a delay starts waiting', () => {
+  it.each([
+    [1, 0],
+    [2, 1],
+    [3, 1],
+    [900, 9],
+    [1024, 10],
+    [2_592_000, 21],
+  ])('a delay of %i s starts in level %i, the highest level of its decomposition', (seconds, level) => {
+    expect(highestLevel(seconds)).toBe(level);
+    expect(decomposeDelay(seconds)[0]).toBe(level);
   });
 });
