@@ -1,0 +1,166 @@
+/**
+ * What the benchmark runs against: the local stack's MariaDB (a dedicated database per run),
+ * the stack's RabbitMQ (a unique prefix per run), and the app processes that
+ * `scripts/stack.sh up --api N --workers M` starts.
+ */
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import { ROOT, STACK_DIR, log, readPid, run } from './common';
+
+export const DB_USER = process.env.DB_USER ?? 'compensator';
+export const DB_PASSWORD = process.env.DB_PASSWORD ?? 'compensator';
+export const MARIADB_PORT = Number(process.env.MARIADB_PORT ?? 3306);
+export const AMQP_URL = process.env.AMQP_URL ?? `amqp://guest:guest@127.0.0.1:${process.env.RABBITMQ_PORT ?? 5672}`;
+export const RABBITMQ_MGMT = `http://127.0.0.1:${process.env.RABBITMQ_MGMT_PORT ?? 15672}`;
+export const RABBITMQ_PROMETHEUS = `http://127.0.0.1:${process.env.RABBITMQ_PROMETHEUS_PORT ?? 15692}/metrics`;
+export const NGINX_URL = `http://127.0.0.1:${process.env.NGINX_PORT ?? 8080}`;
+export const WORKER_BASE_PORT = Number(process.env.WORKER_BASE_PORT ?? 3101);
+
+export function mariadbSocket(): string {
+  return path.join(STACK_DIR, 'mariadb', 'mysqld.sock');
+}
+
+export function mariadbPid(): number | undefined {
+  return readPid(path.join(STACK_DIR, 'mariadb', 'mariadbd.pid'));
+}
+
+/** Root over the stack's socket (mariadb-install-db's default: no password). */
+export async function rootConnection(): Promise<mysql.Connection> {
+  return mysql.createConnection({ socketPath: mariadbSocket(), user: 'root', multipleStatements: true });
+}
+
+export function databaseUrl(db: string): string {
+  return `mysql://${DB_USER}:${DB_PASSWORD}@127.0.0.1:${MARIADB_PORT}/${db}`;
+}
+
+/** Drops and creates the bench database and grants it to the app user. */
+export async function createBenchDatabase(db: string): Promise<void> {
+  if (!/^[A-Za-z0-9_]+$/.test(db)) throw new Error(`bad database name ${db}`);
+  const conn = await rootConnection();
+  try {
+    await conn.query(`DROP DATABASE IF EXISTS \`${db}\``);
+    await conn.query(`CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    for (const host of ['127.0.0.1', 'localhost']) {
+      await conn.query(`GRANT ALL PRIVILEGES ON \`${db}\`.* TO '${DB_USER}'@'${host}'`);
+    }
+  } finally {
+    await conn.end();
+  }
+}
+
+export async function dropBenchDatabase(db: string): Promise<void> {
+  const conn = await rootConnection();
+  try {
+    await conn.query(`DROP DATABASE IF EXISTS \`${db}\``);
+  } finally {
+    await conn.end();
+  }
+}
+
+/** A pool on the bench database as the app user, with UTC times like the service. */
+export function benchPool(db: string, connectionLimit = 8): mysql.Pool {
+  return mysql.createPool({
+    host: '127.0.0.1',
+    port: MARIADB_PORT,
+    user: DB_USER,
+    password: DB_PASSWORD,
+    database: db,
+    connectionLimit,
+    timezone: 'Z',
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    dateStrings: false,
+    multipleStatements: false,
+  });
+}
+
+/** Server settings the report must state (DESIGN section 9: "Benchmarks must say which settings they used"). */
+export async function serverSettings(): Promise<Record<string, string>> {
+  const conn = await rootConnection();
+  try {
+    const [rows] = await conn.query(
+      "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version','innodb_buffer_pool_size','innodb_flush_log_at_trx_commit','log_bin','transaction_isolation','tx_isolation','innodb_lock_wait_timeout','innodb_deadlock_detect','max_connections')",
+    );
+    return Object.fromEntries((rows as Array<{ Variable_name: string; Value: string }>).map((r) => [r.Variable_name, r.Value]));
+  } finally {
+    await conn.end();
+  }
+}
+
+/** The service's migrations against the bench database (dist/db/migrate.js, like stack.sh). */
+export async function migrate(db: string, configFile: string): Promise<void> {
+  await run(process.execPath, ['dist/db/migrate.js'], { env: appEnvironment(configFile, db), timeoutMs: 120000 });
+}
+
+// ---------------------------------------------------------------- config files and the stack
+
+export interface BenchConfigOptions {
+  prefix: string;
+  queueType: 'quorum' | 'classic';
+}
+
+/** A COMPENSATOR_CONFIG file: the run's prefix and queue type, channels with adapter none. */
+export function writeConfig(dir: string, name: string, options: BenchConfigOptions): string {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.json`);
+  const config = {
+    broker: { prefix: options.prefix, queueType: options.queueType },
+    channels: {
+      wechat: { timeoutSeconds: 900, adapter: { type: 'none' } },
+      alipay: { timeoutSeconds: 900, adapter: { type: 'none' } },
+    },
+  };
+  writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
+  return file;
+}
+
+/** Secrets and settings every app process gets (production mode, as deployed). */
+export function appEnvironment(configFile: string, db: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    NODE_ENV: 'production',
+    COMPENSATOR_CONFIG: configFile,
+    DATABASE_URL: databaseUrl(db),
+    AMQP_URL,
+    ADMIN_TOKEN: 'bench-admin-token-0123456789',
+    CHANNEL_SECRET_WECHAT: 'bench-secret-wechat',
+    CHANNEL_SECRET_ALIPAY: 'bench-secret-alipay',
+    NOTIFICATION_SECRET: 'bench-notification-secret',
+  };
+}
+
+export async function stackUp(api: number, workers: number, env: NodeJS.ProcessEnv): Promise<void> {
+  const t0 = Date.now();
+  await run('bash', ['scripts/stack.sh', 'up', '--api', String(api), '--workers', String(workers)], { env, timeoutMs: 300000 });
+  log(`stack up --api ${api} --workers ${workers} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+}
+
+export async function stackDownApps(): Promise<void> {
+  await run('bash', ['scripts/stack.sh', 'down', '--apps'], { timeoutMs: 180000, allowFail: true });
+}
+
+/** Running app processes from the stack's pid files: name (api-1, worker-2, ...) to pid. */
+export function appPids(): Map<string, number> {
+  const dir = path.join(STACK_DIR, 'app');
+  const out = new Map<string, number>();
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const f of files) {
+    const m = /^((?:api|worker)-\d+)\.pid$/.exec(f);
+    if (!m) continue;
+    const pid = readPid(path.join(dir, f));
+    if (pid) out.set(m[1] as string, pid);
+  }
+  return out;
+}
+
+export function workerMetricsUrls(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `http://127.0.0.1:${WORKER_BASE_PORT + i}/metrics`);
+}
+
+export { ROOT };

@@ -1,0 +1,100 @@
+/**
+ * Scenario 2: creates through the stack's nginx with 2 api replicas, closed-loop at rising
+ * concurrency, then open-loop at a fixed 500 requests per second for its p99.
+ */
+import { checkAbort, log, sleep, spread, type Spread } from './common';
+import type { Context } from './context';
+import { NGINX_URL, appEnvironment, benchPool, stackUp } from './environment';
+import { createBodies, runLoad, type LoadResult } from './load';
+
+export interface FixedRate {
+  target: number;
+  connections: number;
+  runs: LoadResult[];
+  achieved: Spread;
+  p50: Spread;
+  p99: Spread;
+  errors: number;
+  non2xx: number;
+}
+
+export interface IntakeResults {
+  apiReplicas: number;
+  byConcurrency: Array<{ connections: number; runs: LoadResult[]; rate: Spread; p50: Spread; p99: Spread; errors: number; non2xx: number }>;
+  fixedRate: FixedRate;
+  /** The same paced load at half the best closed-loop rate: latency when not saturated. */
+  halfCapacity?: FixedRate;
+  outboxLeftAfter: number;
+  paymentsInDb: number;
+  okResponses: number;
+}
+
+export async function runIntake(ctx: Context): Promise<IntakeResults> {
+  const s = ctx.sizes.intake;
+  await stackUp(2, 0, appEnvironment(ctx.configs.quorum, ctx.db));
+  const merchantId = `intake_${ctx.runId}`;
+  const bodies = createBodies({ merchantId, orderPrefix: 'o', timeoutSeconds: s.timeoutSeconds });
+  let okResponses = 0;
+  const warm = await runLoad({ url: NGINX_URL, path: '/v1/payments', connections: 32, durationSec: ctx.quick ? 1 : 2, body: bodies.next });
+  okResponses += warm.ok;
+  log(`intake: warm-up ${Math.round(warm.okPerSec)} creates/s`);
+
+  const byConcurrency: IntakeResults['byConcurrency'] = [];
+  for (const connections of s.concurrencies) {
+    const runs: LoadResult[] = [];
+    for (let i = 0; i < ctx.sizes.repeats; i++) {
+      checkAbort();
+      const r = await runLoad({ url: NGINX_URL, path: '/v1/payments', connections, durationSec: s.durationSec, body: bodies.next });
+      okResponses += r.ok;
+      runs.push(r);
+    }
+    const entry = {
+      connections,
+      runs,
+      rate: spread(runs.map((r) => r.okPerSec)),
+      p50: spread(runs.map((r) => r.p50)),
+      p99: spread(runs.map((r) => r.p99)),
+      errors: runs.reduce((a, r) => a + r.errors + r.timeouts, 0),
+      non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+    };
+    byConcurrency.push(entry);
+    log(`intake: c=${connections}: ${runs.map((r) => Math.round(r.okPerSec)).join(', ')} creates/s, p99 ${runs.map((r) => Math.round(r.p99)).join(', ')} ms, errors ${entry.errors}, non-2xx ${entry.non2xx}`);
+  }
+
+  const paced = async (target: number): Promise<FixedRate> => {
+    const runs: LoadResult[] = [];
+    for (let i = 0; i < ctx.sizes.repeats; i++) {
+      checkAbort();
+      const r = await runLoad({ url: NGINX_URL, path: '/v1/payments', connections: s.fixedConnections, durationSec: s.fixedSec, overallRate: target, body: bodies.next });
+      okResponses += r.ok;
+      runs.push(r);
+    }
+    const f: FixedRate = {
+      target,
+      connections: runs[0]?.connections ?? s.fixedConnections,
+      runs,
+      achieved: spread(runs.map((r) => r.okPerSec)),
+      p50: spread(runs.map((r) => r.p50)),
+      p99: spread(runs.map((r) => r.p99)),
+      errors: runs.reduce((a, r) => a + r.errors + r.timeouts, 0),
+      non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+    };
+    log(`intake: paced ${target}/s: achieved ${runs.map((r) => Math.round(r.okPerSec)).join(', ')}/s, p99 ${runs.map((r) => Math.round(r.p99)).join(', ')} ms`);
+    return f;
+  };
+  const fixedRate = await paced(s.fixedRate);
+  const best = Math.max(...byConcurrency.map((c) => c.rate.median));
+  // (--quick skips it to stay under 2 minutes)
+  const halfCapacity = ctx.quick ? undefined : await paced(Math.max(20, Math.round(best / 2 / 10) * 10));
+
+  // Every 201 left a payment, and its timer left the outbox (published after commit).
+  await sleep(ctx.quick ? 500 : 1500);
+  const pool = benchPool(ctx.db, 2);
+  try {
+    const [[outbox]] = (await pool.query('SELECT COUNT(*) AS n FROM outbox')) as unknown as [[{ n: number }]];
+    const [[payments]] = (await pool.query('SELECT COUNT(*) AS n FROM payments WHERE merchant_id = ?', [merchantId])) as unknown as [[{ n: number }]];
+    return { apiReplicas: 2, byConcurrency, fixedRate, halfCapacity, outboxLeftAfter: Number(outbox.n), paymentsInDb: Number(payments.n), okResponses };
+  } finally {
+    await pool.end();
+  }
+}

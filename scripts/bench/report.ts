@@ -1,0 +1,359 @@
+/**
+ * The report: Markdown with the figures, the targets and the charts (SVG), next to the raw JSON.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { AccuracyRun } from './accuracy';
+import type { BatchJobResults, BatchPhase } from './batch-job';
+import type { CeilingResults } from './ceilings';
+import { barsWithSpread, groupedBars, histogram, lines, writeChart } from './charts';
+import { fmt, fmtSpread, log, spread } from './common';
+import type { Context } from './context';
+import type { DrainResults, EndToEndRun } from './drain';
+import type { IntakeResults } from './intake';
+import type { LoadShare } from './machine-load';
+import type { MemoryPeak } from './memory';
+
+export interface Machine {
+  nproc: number;
+  cpuModel: string;
+  memory: string;
+  os: string;
+  node: string;
+  rabbitmq: string;
+  erlang: string;
+  mariadb: Record<string, string>;
+  nginx: string;
+  commit: string;
+}
+
+export interface RunInfo {
+  command: string;
+  startedAt: string;
+  finishedAt: string;
+  totalSec: number;
+  scenarios: string[];
+  errors: Record<string, string>;
+}
+
+type Status = 'met' | 'not met' | 'n/a';
+
+function status(ok: boolean | undefined): Status {
+  return ok === undefined ? 'n/a' : ok ? 'met' : 'not met';
+}
+
+const s3 = (n: number | undefined) => fmt(n, 3);
+
+export async function writeReport(ctx: Context, machine: Machine, info: RunInfo, memory: MemoryPeak[], load: LoadShare[]): Promise<string> {
+  const r = ctx.results;
+  const ceilings = r.ceilings as CeilingResults | undefined;
+  const intake = r.intake as IntakeResults | undefined;
+  const drain = r.drain as DrainResults | undefined;
+  const e2e = (r.endToEnd as EndToEndRun[] | undefined) ?? [];
+  const accuracy = (r.accuracy as AccuracyRun[] | undefined) ?? [];
+  const batch = r.batchJob as BatchJobResults | undefined;
+  const charts: string[] = [];
+  const chart = async (name: string, spec: Record<string, unknown>) => {
+    try {
+      await writeChart(ctx.outDir, name, spec);
+      charts.push(name);
+      return `![${name}](${name}.svg)`;
+    } catch (err) {
+      log(`chart ${name} failed: ${(err as Error).message}`);
+      return `(chart ${name} failed: ${(err as Error).message})`;
+    }
+  };
+
+  const md: string[] = [];
+  md.push(`# Payment Compensator benchmark, ${info.startedAt.slice(0, 10)} (${ctx.quick ? 'quick' : 'full'})`);
+  md.push('');
+  md.push(`Command: \`${info.command}\` — ran ${fmt(info.totalSec)} s (${info.startedAt} to ${info.finishedAt}), scenarios: ${info.scenarios.join(', ')}. Run id \`${ctx.runId}\`, database \`${ctx.db}\`, broker prefixes ${Object.values(ctx.prefixes).map((p) => `\`${p}\``).join(', ')}.`);
+  md.push('');
+  md.push('**Machine**: ' + `${machine.nproc} cores (${machine.cpuModel}), ${machine.memory} memory, ${machine.os}; Node ${machine.node}; RabbitMQ ${machine.rabbitmq} (Erlang ${machine.erlang}); ` + `MariaDB ${machine.mariadb.version ?? '?'}; ${machine.nginx}; commit ${machine.commit}.`);
+  md.push('');
+  md.push(
+    `**Settings**: everything co-located on this machine and on loopback (RabbitMQ, MariaDB, nginx, the app processes and the load generator share the ${machine.nproc} cores). MariaDB: ` +
+      Object.entries(machine.mariadb)
+        .filter(([k]) => k !== 'version')
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ') +
+      ' (the stack\'s flags: --innodb-flush-log-at-trx-commit=2 --skip-log-bin). RabbitMQ: the stack\'s single node with `dead_letter_worker_consumer_prefetch` 512. ' +
+      'Apps: `scripts/stack.sh up --api N --workers M` with NODE_ENV=production, config/default.json (worker prefetch 500, batch 200, batch wait 20 ms, db pool 10, log level info) plus a bench COMPENSATOR_CONFIG with the run\'s prefix, the queue type and channels on adapter `none`.',
+  );
+  md.push('');
+  const busiest = load.reduce((m, l) => Math.max(m, l.othersCores), 0);
+  if (busiest > 0.25) {
+    md.push(
+      `**Shared machine**: other work (not this benchmark or the stack it drives) used up to ${fmt(busiest, 2)} of the ${machine.nproc} cores during a scenario (see "Machine load" at the end); figures measured then are lower than this machine can do alone.`,
+    );
+    md.push('');
+  }
+  if (Object.keys(info.errors).length > 0) {
+    md.push('**Errors**: ' + Object.entries(info.errors).map(([k, v]) => `${k}: ${v}`).join('; '));
+    md.push('');
+  }
+
+  // ---------------------------------------------------------------- targets
+  const lowerCeiling = ceilings ? Math.min(ceilings.consume.rate.median, ceilings.update.rate.median) : undefined;
+  const drain2 = drain?.runs.find((x) => x.workers === 2);
+  const drainBest = drain ? Math.max(...drain.runs.map((x) => x.settledPerSec)) : undefined;
+  const bestIntake = intake ? Math.max(...intake.byConcurrency.map((c) => c.rate.median)) : undefined;
+  const accQ = accuracy.find((a) => a.queueType === 'quorum');
+  const accC = accuracy.find((a) => a.queueType === 'classic');
+  const peakRss = memory.length ? Math.max(...memory.map((m) => m.peakRssMb)) : undefined;
+  const ourDeadlocks = batch
+    ? [batch.small.ours, batch.big.ours].reduce((a, p) => a + p.workerLockRetries + p.errors.settle.deadlocks + p.errors.callbacks.deadlocks + p.errors.inserts.deadlocks, 0)
+    : undefined;
+  const jobPhases = batch ? [batch.small, batch.big].flatMap((c) => [c.job, ...(c.jobStatus ? [c.jobStatus] : [])]) : [];
+  const jobDeadlocks = batch ? jobPhases.reduce((a, p) => a + p.errors.settle.deadlocks + p.errors.callbacks.deadlocks + p.errors.inserts.deadlocks, 0) : undefined;
+  const p99Ratio = batch
+    ? Math.max(...[batch.small, batch.big].flatMap((c) => [c.job, ...(c.jobStatus ? [c.jobStatus] : [])].map((j) => c.ours.lateness.p99 / j.lateness.p99)))
+    : undefined;
+  const workGrowth = batch ? batch.big.ours.handlerReadsGlobalPerSettled / batch.small.ours.handlerReadsGlobalPerSettled : undefined;
+  const jobWorkGrowth = batch && batch.big.job.jobHandlerReadsPerSettled && batch.small.job.jobHandlerReadsPerSettled ? batch.big.job.jobHandlerReadsPerSettled / batch.small.job.jobHandlerReadsPerSettled : undefined;
+  md.push('## Targets at a glance');
+  md.push('');
+  md.push('| target | measured | status |');
+  md.push('|---|---|---|');
+  md.push(
+    `| drain (timers already due, adapter none) ≥ half the lower raw ceiling | best ${fmt(drainBest)} settled/s (2 workers ${fmt(drain2?.settledPerSec)}/s) vs lower ceiling ${fmt(lowerCeiling)}/s → ${lowerCeiling && drainBest ? fmt((100 * drainBest) / lowerCeiling, 0) : 'n/a'} % | ${status(lowerCeiling && drainBest ? drainBest >= lowerCeiling / 2 : undefined)} |`,
+  );
+  for (const a of [accQ, accC]) {
+    if (!a) continue;
+    md.push(
+      `| p99 lateness ≤ 1 s at ${fmt(a.targetRate)} timers/s, none early (${a.queueType}${a.via === 'direct' ? ', timers published directly' : ', through the API'}) | achieved ${fmt(a.achievedRate)}/s; p99 ${s3(a.lateness.p99)} s, early ${a.early}, unsettled ${a.unsettled} | ${status(a.targetRate >= 1000 || ctx.quick ? a.lateness.p99 <= 1 && a.early === 0 && a.achievedRate >= a.targetRate * 0.95 : undefined)}${a.targetRate < 1000 ? ' (at a reduced rate)' : ''} |`,
+    );
+  }
+  md.push(`| intake ≥ 1,500 creates/s through nginx | best median ${fmt(bestIntake)} creates/s | ${status(bestIntake !== undefined ? bestIntake >= 1500 : undefined)} |`);
+  if (intake) {
+    const fr = intake.fixedRate;
+    md.push(`| p99 < 50 ms at 500 creates/s | p99 ${fmtSpread(fr.p99, 0, ' ms')} at ${fmt(fr.achieved.median)} /s achieved | ${status(fr.p99.median < 50 && fr.achieved.median >= fr.target * 0.95)} |`);
+  } else md.push('| p99 < 50 ms at 500 creates/s | n/a | n/a |');
+  md.push(`| zero deadlocks for us (batch-job scenario) | ${ourDeadlocks ?? 'n/a'} (the job, all its runs: ${jobDeadlocks ?? 'n/a'}) | ${status(ourDeadlocks !== undefined ? ourDeadlocks === 0 : undefined)} |`);
+  md.push(`| our p99 lateness ≤ 1/10 of the job's | worst ratio ours/job over the cells ${p99Ratio !== undefined ? fmt(p99Ratio, 3) : 'n/a'} | ${status(p99Ratio !== undefined ? p99Ratio <= 0.1 : undefined)} |`);
+  md.push(
+    `| our DB work per settled payment flat as the table grows | handler reads per settled, big/small: ours ${workGrowth !== undefined ? fmt(workGrowth, 2) : 'n/a'}× (job's own statements ${jobWorkGrowth !== undefined ? fmt(jobWorkGrowth, 2) : 'n/a'}×) | ${status(workGrowth !== undefined ? workGrowth <= 1.25 : undefined)} |`,
+  );
+  md.push(`| ≤ 150 MB RSS per process | peak ${fmt(peakRss, 1)} MB | ${status(peakRss !== undefined ? peakRss <= 150 : undefined)} |`);
+  md.push('');
+
+  // ---------------------------------------------------------------- 1
+  md.push('## 1. Raw ceilings (same run)');
+  md.push('');
+  if (ceilings) {
+    md.push('Median (min–max) over the repeats.');
+    md.push('');
+    md.push('| ceiling | rate | how |');
+    md.push('|---|---|---|');
+    md.push(`| amqplib publish, confirm channel → quorum queue | ${fmtSpread(ceilings.publish.rate)} msg/s | ${ceilings.publish.messageBytes}-byte persistent messages, ${ceilings.publish.window} confirms in flight, ${ctx.sizes.ceilings.publishSec} s per repeat |`);
+    for (const d of ceilings.delayPublish ?? []) {
+      md.push(`| timer publish: ${d.what} | ${fmtSpread(d.rate)} msg/s | confirm channel, 200 in flight, ${ctx.sizes.ceilings.publishSec} s per repeat, a run-only copy of the delay topology (quorum) |`);
+    }
+    md.push(`| consume with manual acks | ${fmtSpread(ceilings.consume.rate)} msg/s | prefetch ${ceilings.consume.prefetch} (the worker's), one ack per message, the queue the publish repeat filled |`);
+    md.push(
+      `| batched by-id UPDATE ... WHERE id IN (sorted) AND status = ? | ${fmtSpread(ceilings.update.rate)} rows/s | bench-only copy of payments (same indexes, no status index), ${fmt(ceilings.update.rows)} rows, ${ceilings.update.batch} ids per statement, ${ceilings.update.concurrency} connections, autocommit, consecutive ids; first pass discarded (buffer pool warm-up) |`,
+    );
+    for (const c of ceilings.noop.byConcurrency) md.push(`| no-op express route through nginx, ${c.connections} connections | ${fmtSpread(c.rate)} req/s (p99 ${fmtSpread(c.p99, 0, ' ms')}) | autocannon POST with the create body |`);
+    md.push('');
+    md.push(`No-op ceiling: ${ceilings.noop.how}.`);
+    md.push('');
+    const rows = [
+      { label: 'publish (confirm)', group: 'RabbitMQ', ...pickSpread(ceilings.publish.rate) },
+      { label: 'consume + ack', group: 'RabbitMQ', ...pickSpread(ceilings.consume.rate) },
+      { label: 'by-id UPDATE rows', group: 'MariaDB', ...pickSpread(ceilings.update.rate) },
+      ...(drain?.runs ?? []).map((d) => ({ label: `drain ${d.workers} worker(s)`, group: 'ours', median: d.settledPerSec, min: d.perSecondSpread.p25, max: d.perSecondSpread.p75 })),
+    ];
+    md.push(await chart('ceilings', barsWithSpread('Raw ceilings vs drain (per second)', 'per second', rows)));
+  } else md.push('Not run.');
+  md.push('');
+
+  // ---------------------------------------------------------------- 2
+  md.push('## 2. Intake (creates through nginx, 2 api replicas)');
+  md.push('');
+  if (intake) {
+    md.push(`Closed loop, ${ctx.sizes.intake.durationSec} s per repeat, ${ctx.sizes.repeats} repeats per concurrency; every request a new order (autocannon \`setupRequest\` and a counter), timeoutSeconds ${ctx.sizes.intake.timeoutSeconds}. Median (min–max).`);
+    md.push('');
+    md.push('| connections | creates/s | p50 ms | p99 ms | errors + timeouts | non-2xx | ratio to no-op |');
+    md.push('|---|---|---|---|---|---|---|');
+    for (const c of intake.byConcurrency) {
+      const noop = ceilings?.noop.byConcurrency.find((n) => n.connections === c.connections);
+      md.push(`| ${c.connections} | ${fmtSpread(c.rate)} | ${fmtSpread(c.p50, 1)} | ${fmtSpread(c.p99, 0)} | ${c.errors} | ${c.non2xx} | ${noop ? `${fmt((100 * c.rate.median) / noop.rate.median, 1)} % of ${fmt(noop.rate.median)}` : 'n/a'} |`);
+    }
+    const fr = intake.fixedRate;
+    md.push('');
+    md.push(
+      `Paced load (autocannon \`overallRate\`, split over up to 20 instances started evenly over one second, about 2 requests per second per connection, so that the requests do not all leave at the top of each second; latency percentiles from every response time), ${ctx.sizes.intake.fixedSec} s per repeat:`,
+    );
+    md.push('');
+    md.push('| target | achieved/s | p50 ms | p99 ms | errors | non-2xx | connections |');
+    md.push('|---|---|---|---|---|---|---|');
+    for (const f of [fr, ...(intake.halfCapacity ? [intake.halfCapacity] : [])]) {
+      md.push(`| ${f.target}/s${f === fr ? '' : ' (half the best closed-loop rate)'} | ${fmtSpread(f.achieved)} | ${fmtSpread(f.p50, 1)} | **${fmtSpread(f.p99, 0)}** | ${f.errors} | ${f.non2xx} | ${f.connections} |`);
+    }
+    md.push('');
+    md.push(`Check: ${fmt(intake.okResponses)} 2xx answers, ${fmt(intake.paymentsInDb)} payments in the table, ${intake.outboxLeftAfter} outbox rows left 1.5 s after the load (timers published after commit).`);
+    md.push('');
+    const rows = intake.byConcurrency.map((c) => ({ series: 'creates (2 api replicas)', x: c.connections, y: c.rate.median, min: c.rate.min, max: c.rate.max }));
+    if (ceilings) rows.push(...ceilings.noop.byConcurrency.map((c) => ({ series: 'no-op ceiling', x: c.connections, y: c.rate.median, min: c.rate.min, max: c.rate.max })));
+    md.push(await chart('intake', lines('Creates per second through nginx', 'connections', 'requests/s', rows, { logY: true })));
+  } else md.push('Not run.');
+  md.push('');
+
+  // ---------------------------------------------------------------- 3
+  md.push('## 3. Drain');
+  md.push('');
+  if (drain) {
+    md.push(
+      `${fmt(drain.runs[0]?.payments)} PENDING payments inserted directly, their timers published with the service's DelayScheduler (2 bench connections) with a deadline in the past, so that they wait in the compensation queue before the workers start; adapter \`none\`. One run per worker count${ctx.quick ? '' : ' (100,000 payments each: long runs)'}; the spread is over the full seconds of the drain (per-second settlements, p25–p75).`,
+    );
+    md.push('');
+    md.push('| workers | settled | settled/s (first→last settlement) | per-second p25–p75 | drain time | wall from start command | ratio to by-id UPDATE ceiling | ratio to consume ceiling | lock retries |');
+    md.push('|---|---|---|---|---|---|---|---|---|');
+    for (const d of drain.runs) {
+      md.push(
+        `| ${d.workers} | ${fmt(d.settled)} | **${fmt(d.settledPerSec)}** | ${fmt(d.perSecondSpread.p25)}–${fmt(d.perSecondSpread.p75)} | ${fmt(d.drainSec, 2)} s | ${fmt(d.wallSec, 1)} s | ${ceilings ? `${fmt((100 * d.settledPerSec) / ceilings.update.rate.median, 1)} %` : 'n/a'} | ${ceilings ? `${fmt((100 * d.settledPerSec) / ceilings.consume.rate.median, 1)} %` : 'n/a'} | ${d.lockRetries} |`,
+      );
+    }
+    md.push('');
+  }
+  if (e2e.length > 0) {
+    md.push(
+      `End to end through the delay levels: ${fmt(e2e[0]?.payments)} timers for one shared deadline, published with the service's DelayScheduler (3 bench connections) over the lead time before it, each with the delay left (so each passes through the levels of its own bits, and the last hop of all of them lands at the deadline); 2 workers running. Dead-letterings per second come from RabbitMQ's global counter \`rabbitmq_global_messages_dead_lettered_expired_total\` for that queue type, sampled every 250 ms (global: other users of the broker would add to it; "expected" is the sum of the set bits of the delays published).`,
+    );
+    md.push('');
+    md.push('| queue type | lead | hops per timer | dead-letterings (counter / expected) | peak dead-letterings/s (1 s) | all settled within | settled/s after the deadline | lateness p50 / p99 / max | early | lock retries |');
+    md.push('|---|---|---|---|---|---|---|---|---|---|');
+    for (const e of e2e) {
+      md.push(
+        `| ${e.queueType} | ${e.leadSec} s (${e.publishedLate} published after the deadline) | ${fmt(e.hopsPerTimer, 2)} | ${fmt(e.counterDeadLetterings)} / ${fmt(e.expectedDeadLetterings)} | ${fmt(e.deadLetterPeakPerSec)} | ${fmt(e.lastSettledAfterDeadlineSec, 2)} s | ${fmt(e.settledPerSecAfterDeadline)} | ${s3(e.lateness.p50)} / ${s3(e.lateness.p99)} / ${s3(e.lateness.max)} s | ${e.early} | ${e.lockRetries} |`,
+      );
+    }
+    md.push('');
+    md.push(await chart('dead-letterings', lines('Dead-letterings per second around the shared deadline (t = 0)', 's from the deadline', 'dead-letterings/s', e2e.flatMap((e) => e.deadLetterSeries.map((p) => ({ series: e.queueType, x: Math.round(p.t * 100) / 100, y: p.perSec }))))));
+    md.push('');
+  }
+  if (drain || e2e.length) {
+    const rows = [
+      ...(drain?.runs ?? []).map((d) => d.perSecond.map((y, x) => ({ series: `already due, ${d.workers} worker(s)`, x, y }))).flat(),
+      ...e2e.map((e) => e.perSecond.map((y, x) => ({ series: `end to end ${e.queueType}, from the deadline`, x, y }))).flat(),
+    ];
+    md.push(await chart('drain', lines('Settlements per second', 's from the first settlement (end to end: from the deadline)', 'settled/s', rows)));
+  } else md.push('Not run.');
+  md.push('');
+
+  // ---------------------------------------------------------------- 4
+  md.push('## 4. Timer accuracy under load');
+  md.push('');
+  if (accuracy.length) {
+    md.push('Lateness = payments.closed_at − payments.expires_at (closed_at is the settling transaction\'s time). One run per queue type; the spread is the p99 of each 10 s window of deadlines (min–max).');
+    md.push('');
+    md.push('| queue type | via | target/s | achieved/s | duration | timeouts | created | settled | unsettled | early | lateness p50 / p90 / p99 / max | p99 per 10 s window | lock retries |');
+    md.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const a of accuracy) {
+      md.push(
+        `| ${a.queueType} | ${a.via === 'api' ? 'API (autocannon overallRate, nginx, 2 api)' : 'direct (bench inserts rows and publishes timers)'} | ${fmt(a.targetRate)} | ${fmt(a.achievedRate)} | ${a.durationSec} s | ${a.timeouts[0]}–${a.timeouts[1]} s | ${fmt(a.created)} | ${fmt(a.settled)} | ${a.unsettled} | ${a.early} | ${s3(a.lateness.p50)} / ${s3(a.lateness.p90)} / **${s3(a.lateness.p99)}** / ${s3(a.lateness.max)} s | ${fmtSpread(a.windowP99, 3, ' s')} | ${a.lockRetries} |`,
+      );
+      if (a.load) md.push(`|  | API load: p50 ${a.load.p50} ms, p99 ${a.load.p99} ms, errors ${a.load.errors + a.load.timeouts}, non-2xx ${a.load.non2xx} | | | | | | | | | | | |`);
+    }
+    md.push('');
+    const bin = Math.max(...accuracy.map((a) => a.binMs));
+    const rows = accuracy.flatMap((a) => {
+      const merged = new Map<number, number>();
+      for (const h of a.histogram) {
+        const b = Math.floor(h.binStartMs / bin) * bin;
+        merged.set(b, (merged.get(b) ?? 0) + h.count);
+      }
+      return [...merged.entries()].map(([b, count]) => ({ series: a.queueType, bin: b, binEnd: b + bin, count }));
+    });
+    md.push(await chart('accuracy-histogram', histogram(`Lateness of settled timers (${bin} ms bins)`, 'lateness (ms)', rows)));
+  } else md.push('Not run.');
+  md.push('');
+
+  // ---------------------------------------------------------------- 5
+  md.push('## 5. The batch job it replaces, side by side');
+  md.push('');
+  if (batch) {
+    const b = ctx.sizes.batchJob;
+    md.push(
+      `Same traffic for both designs, one after the other: ${b.insertRate} new PENDING payments/s (timeouts ${b.minTimeout}–${b.maxTimeout} s) and ${b.callbackRate} callback-like by-id updates/s marking random recent payments PAID (SELECT ... FOR UPDATE by id, then UPDATE ... WHERE id = ? AND status = 'PENDING', one transaction, like the service's callback), for ${b.durationSec} s plus ${b.maxTimeout + 1.5} s for the last deadlines. ` +
+        `**Job**: ${b.replicas} replicas, one connection each, firing at every wall-clock second: \`BEGIN; UPDATE job_payments SET status='CLOSED', closed_at=NOW(3), updated_at=NOW(3) WHERE status='PENDING' AND expires_at <= NOW(3) LIMIT ${b.limit}; COMMIT\` on ${batch.index}. ` +
+        `${batch.small.jobStatus ? `**Job, status index only** (\`job-status\`): the same job on ${batch.indexStatusOnly}. ` : ''}` +
+        `**Ours**: 2 workers (adapter none) on the service's payments table (no index on status); the bench publishes each payment's timer with the service's DelayScheduler right after inserting it. Then again after seeding ${fmt(batch.seedRows)} settled rows into each table (${fmt(batch.seedSec, 1)} s). One run per cell.`,
+    );
+    md.push('');
+    md.push('Deadlocks (1213) / lock-wait timeouts (1205) are counted from the clients\' errors per statement kind; for ours the settling side is the workers\' `compensator_db_lock_retries_total` (their /metrics on PORT 3101..). Handler reads are `SHOW GLOBAL STATUS LIKE \'Handler_read%\'` deltas (server-wide: they include the insert and callback traffic, which is the same for both designs, and anything else using this MariaDB); the job\'s own reads are its sessions\' counters. DB CPU is utime+stime of mariadbd from /proc.');
+    md.push('');
+    md.push('| table | design | settled | due left | lateness p50 / p99 / max | early | deadlocks settle / callbacks / inserts | lock-wait timeouts | InnoDB deadlocks (global) | handler reads (per settled) | job\'s own reads per settled | DB CPU ms (per settled) |');
+    md.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+    const row = (size: string, p: BatchPhase) =>
+      `| ${size} (${fmt(p.tableRowsBefore)} rows) | ${p.design} | ${fmt(p.settled)} | ${p.unsettledDue} | ${s3(p.lateness.p50)} / **${s3(p.lateness.p99)}** / ${s3(p.lateness.max)} s | ${p.early} | ${p.design === 'ours' ? p.workerLockRetries : p.errors.settle.deadlocks} / ${p.errors.callbacks.deadlocks} / ${p.errors.inserts.deadlocks} | ${p.errors.settle.lockWaitTimeouts} / ${p.errors.callbacks.lockWaitTimeouts} / ${p.errors.inserts.lockWaitTimeouts} | ${p.innodbDeadlocksGlobal} | ${fmt(p.handlerReadsGlobal)} (${fmt(p.handlerReadsGlobalPerSettled, 1)}) | ${p.jobHandlerReadsPerSettled !== undefined ? fmt(p.jobHandlerReadsPerSettled, 1) : '—'} | ${fmt(p.dbCpuMs)} (${fmt(p.dbCpuMsPerSettled, 3)}) |`;
+    const cells = [
+      ['small', batch.small],
+      ['big', batch.big],
+    ] as const;
+    const phases = cells.flatMap(([size, c]) => [c.job, ...(c.jobStatus ? [c.jobStatus] : []), c.ours].map((p) => [size, p] as const));
+    for (const [size, p] of phases) md.push(row(size, p));
+    md.push('');
+    for (const [size, p] of phases) {
+      if (p.design === 'ours') continue;
+      md.push(`${p.design} (${size}): ${p.jobRuns} runs, ${fmt(p.jobRowsUpdated)} rows updated, run time p50 ${fmt(p.jobRunMs?.p50)} ms / p99 ${fmt(p.jobRunMs?.p99)} ms / max ${fmt(p.jobRunMs?.max)} ms; callbacks ${p.callbacksAttempted} (${p.callbacksPaid} paid, ${p.callbacksSkipped} skipped while 40 were waiting).`);
+    }
+    for (const [size, p] of [['small', batch.small.ours], ['big', batch.big.ours]] as const) {
+      md.push(`Ours (${size}): callbacks ${p.callbacksAttempted} (${p.callbacksPaid} paid, ${p.callbacksSkipped} skipped).`);
+    }
+    md.push('');
+    const lat = phases.flatMap(([size, p]) => [
+      { category: `${size} table, ${p.design}`, series: 'p50', value: p.lateness.p50 },
+      { category: `${size} table, ${p.design}`, series: 'p99', value: p.lateness.p99 },
+      { category: `${size} table, ${p.design}`, series: 'max', value: p.lateness.max },
+    ]);
+    md.push(await chart('batch-job-lateness', groupedBars('Lateness: batch job vs per-payment timers (s)', 'seconds', lat)));
+    md.push('');
+    const work = phases.flatMap(([size, p]) => [
+      { category: `${size} table, ${p.design}`, series: 'handler reads / settled', value: p.handlerReadsGlobalPerSettled },
+      { category: `${size} table, ${p.design}`, series: 'DB CPU µs / settled', value: p.dbCpuMsPerSettled * 1000 },
+      { category: `${size} table, ${p.design}`, series: 'deadlocks + lock waits', value: p.errors.settle.deadlocks + p.errors.callbacks.deadlocks + p.errors.inserts.deadlocks + p.errors.settle.lockWaitTimeouts + p.errors.callbacks.lockWaitTimeouts + p.workerLockRetries },
+    ]);
+    md.push(await chart('batch-job-work', groupedBars('Database work and lock conflicts', 'per settled payment / count (symlog)', work, { logY: true })));
+  } else md.push('Not run.');
+  md.push('');
+
+  // ---------------------------------------------------------------- 6
+  md.push('## 6. Memory');
+  md.push('');
+  if (memory.length) {
+    md.push('Peak VmRSS sampled every 500 ms per scenario (VmHWM: the kernel\'s lifetime high-water mark of that process, which may come from an earlier scenario the same process served).');
+    md.push('');
+    md.push('| scenario | process | pid | peak RSS MB | VmHWM MB |');
+    md.push('|---|---|---|---|---|');
+    for (const m of memory) md.push(`| ${m.scenario} | ${m.process} | ${m.pid} | ${fmt(m.peakRssMb, 1)} | ${fmt(m.hwmMb, 1)} |`);
+    md.push('');
+    md.push(await chart('memory', groupedBars('Peak RSS per process (MB); target 150 MB', 'MB', memory.map((m) => ({ category: m.scenario, series: m.process, value: m.peakRssMb })), { rule: 150 })));
+  } else md.push('Not sampled (scenarios 2–4 not run).');
+  md.push('');
+
+  md.push('## Machine load during the run');
+  md.push('');
+  md.push('Average cores busy per scenario, from /proc: "ours" is this benchmark process and its children plus the stack it drives (RabbitMQ, MariaDB, nginx, the app processes); "others" is everything else on the machine (other engineers\' test stacks, builds, kernel threads).');
+  md.push('');
+  md.push('| scenario | seconds | ours (cores) | others (cores) | load average at start |');
+  md.push('|---|---|---|---|---|');
+  for (const l of load) md.push(`| ${l.scenario} | ${fmt(l.seconds, 1)} | ${fmt(l.oursCores, 2)} | ${fmt(l.othersCores, 2)} | ${fmt(l.loadAvgStart, 2)} |`);
+  md.push('');
+
+  md.push('## What was scaled, and why');
+  md.push('');
+  for (const n of ctx.notes) md.push(`- ${n}`);
+  md.push('');
+  md.push(`Raw data: [results.json](results.json). Charts: ${charts.map((c) => `[${c}.svg](${c}.svg)`).join(', ')}.`);
+  md.push('');
+  const file = path.join(ctx.outDir, 'report.md');
+  writeFileSync(file, md.join('\n'));
+  return file;
+}
+
+function pickSpread(s: { median: number; min: number; max: number }): { median: number; min: number; max: number } {
+  return { median: s.median, min: s.min, max: s.max };
+}
+
+export { spread };
