@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     abort.reason = `received ${sig}`;
     log(`${sig}: stopping (cleanup runs; a second signal exits at once)`);
     if (signals > 1) {
-      stopAllChildren().finally(() => process.exit(130));
+      void stopAllChildren().finally(() => process.exit(130));
     }
   };
   process.on('SIGINT', onSignal);
