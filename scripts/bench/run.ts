@@ -248,6 +248,7 @@ async function main(): Promise<void> {
   }
   const latest = path.join(ROOT, 'bench-results', 'latest');
   try {
+    if (abort.requested) throw new Error('an aborted run does not become "latest"');
     if (existsSync(latest) || isSymlink(latest)) unlinkSync(latest);
     symlinkSync(path.basename(outDir), latest);
   } catch {
