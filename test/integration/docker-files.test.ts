@@ -53,8 +53,10 @@ describe('the Docker deployment files', () => {
     expect(services.rabbitmq?.healthcheck.test).toEqual(['CMD', 'rabbitmq-diagnostics', '-q', 'ping']);
     expect(services.mysql?.healthcheck.test.slice(0, 3)).toEqual(['CMD', 'mysqladmin', 'ping']);
     expect(services.api?.healthcheck.test.join(' ')).toContain('/healthz');
-    // Role worker and the one-shot migration serve no HTTP, so the image's /healthz check is off.
-    expect(services.worker?.healthcheck).toEqual({ disable: true });
+    // A worker serves /healthz on PORT too, so it keeps the image's check; the one-shot migration
+    // serves no HTTP, so its check is off.
+    expect(services.worker?.healthcheck).toBeUndefined();
+    expect(services.worker?.environment?.ROLE).toBe('worker');
     expect(services.migrate?.healthcheck).toEqual({ disable: true });
     expect(readFileSync(file('docker/Dockerfile'), 'utf8')).toMatch(/^HEALTHCHECK [^\n]*(\\\n[^\n]*)*\/healthz/m);
   });
