@@ -65,15 +65,21 @@ async function main(): Promise<void> {
 
   const merchantId = `demo_${randomUUID().slice(0, 6)}`;
   const plans: Plan[] = Array.from({ length: count }, (_, i) => (i === 0 ? 'retry-then-close' : (['callback', 'remedy', 'close'] as const)[i % 3] as Plan));
-  console.log(`Creating ${count} payments through nginx at ${baseUrl} (merchant ${merchantId}), timeouts 3-10 s:`);
+  console.log(`Creating ${count} payments through nginx at ${baseUrl} (merchant ${merchantId}), timeouts 5-15 s:`);
   console.log(`  ${plans.filter((p) => p === 'callback').length} will be paid by a signed channel callback,`);
   console.log(`  ${plans.filter((p) => p === 'remedy').length} the channel simulator will report paid when their timer fires (remedy),`);
   console.log(`  ${plans.filter((p) => p.endsWith('close')).length} it will report not paid (closed), one of them after a channel error (retry).`);
 
+  const payByCallback = async (p: Payment) => {
+    const raw = JSON.stringify({ result: 'SUCCESS', transactionId: `cb-${p.id.slice(4, 12)}`, paidAmount: p.amount });
+    const res = await call('POST', `${baseUrl}/v1/payments/${p.id}/callback`, raw, { 'x-signature': createHmac('sha256', secret(p.channel)).update(raw).digest('hex') });
+    if (res.status !== 200) throw new Error(`callback failed: ${res.status} ${JSON.stringify(res.body)}`);
+  };
   const payments: Payment[] = [];
   const replicas = new Map<string, number>();
   const started = Date.now();
   let next = 0;
+  const progress = setInterval(() => console.log(`t+${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s  created ${payments.filter(Boolean).length}/${count}`), 1000);
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       while (next < count) {
@@ -83,22 +89,18 @@ async function main(): Promise<void> {
         const answers = plan === 'remedy' ? [{ kind: 'paid' }] : plan === 'retry-then-close' ? [{ kind: 'error' }, { kind: 'not_paid' }] : [{ kind: 'not_paid' }];
         await call('PUT', `${simulatorUrl}/script/${orderId}`, JSON.stringify({ answers }));
         const channel = i % 2 ? 'alipay' : 'wechat';
-        const res = await call('POST', `${baseUrl}/v1/payments`, JSON.stringify({ merchantId, orderId, amount: 100 + i, currency: 'CNY', channel, timeoutSeconds: 3 + (i % 8), notifyUrl }));
+        const res = await call('POST', `${baseUrl}/v1/payments`, JSON.stringify({ merchantId, orderId, amount: 100 + i, currency: 'CNY', channel, timeoutSeconds: 5 + (i % 11), notifyUrl }));
         if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
         replicas.set(res.replica, (replicas.get(res.replica) ?? 0) + 1);
         payments[i] = res.body;
+        if (plan === 'callback') await payByCallback(res.body);
       }
     }),
   );
+  clearInterval(progress);
   console.log(`Created ${count} in ${((Date.now() - started) / 1000).toFixed(1)} s; served by ${[...replicas].map(([r, n]) => `${r} (${n})`).join(', ')}`);
 
-  for (const [i, p] of payments.entries()) {
-    if (plans[i] !== 'callback') continue;
-    const raw = JSON.stringify({ result: 'SUCCESS', transactionId: `cb-${p.id.slice(4, 12)}`, paidAmount: p.amount });
-    const res = await call('POST', `${baseUrl}/v1/payments/${p.id}/callback`, raw, { 'x-signature': createHmac('sha256', secret(p.channel)).update(raw).digest('hex') });
-    if (res.status !== 200) throw new Error(`callback failed: ${res.status} ${JSON.stringify(res.body)}`);
-  }
-  console.log('Callbacks sent. Settling as the timers fire:\n');
+  console.log('Settling as the timers fire:\n');
 
   const deadline = Date.now() + 60000;
   let latest = payments;
