@@ -1,13 +1,34 @@
 import { execFileSync } from 'node:child_process';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { loadConfig } from '../src/config/config-loader';
 import { createDatabase, migrateLatest } from '../src/infra/database';
 
-/** Starts the local stack when it is not running (idempotent) and migrates the test database. */
+const root = path.resolve(__dirname, '..');
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+    socket.setTimeout(1000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/**
+ * Starts the local stack when it is not running (idempotent) and migrates the test database.
+ * What this run started, test/global-teardown.ts stops; a stack that was already up stays up.
+ */
 export default async function globalSetup(): Promise<void> {
-  const root = path.resolve(__dirname, '..');
   if (!process.env.SKIP_STACK) {
+    const wasRunning = (await portAnswers(5672)) && (await portAnswers(3306));
     execFileSync('bash', [path.join(root, 'scripts/stack.sh'), 'up'], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 15 * 60 * 1000 });
+    (globalThis as { __startedStack?: boolean }).__startedStack = !wasRunning;
   }
   process.env.NODE_ENV = 'test';
   const { config } = loadConfig({ env: { ...process.env, NODE_ENV: 'test' } });
