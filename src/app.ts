@@ -70,6 +70,8 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
     relayMinAgeMs: config.outbox.relayMinAgeMs,
     relayBatchSize: config.outbox.relayBatchSize,
   });
+  // Creates are answered at commit and their timers published just after: let those finish.
+  shutdown.register('outbox publishes in flight', () => outbox.idle());
 
   // Payments (intake and callbacks).
   const repository = createPaymentsRepository({ db });

@@ -151,7 +151,7 @@ export function createCompensationService(deps: {
         for (const row of [...paid.changed, ...closed.changed]) {
           metrics.timerLateness.observe(Math.max(0, at.getTime() - new Date(row.expires_at).getTime()) / 1000);
         }
-        return { changed: [...paid.changed, ...closed.changed], notifications: [...paid.notifications, ...closed.notifications] };
+        return { changed: [...paid.changed, ...closed.changed], notifications: [paid.notifications, closed.notifications] };
       },
       (err, attempt) => {
         metrics.lockRetries.inc({ where: 'compensation' });

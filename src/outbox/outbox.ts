@@ -3,21 +3,28 @@ import type { Database } from '../infra/database';
 import type { DelayScheduler, ScheduledMessage } from '../delay/delay-scheduler';
 import type { Logger } from '../shared/logger';
 
+/** One outbox row: the messages one transaction wrote, published together after commit. */
 export interface PendingOutboxMessage {
   id: number;
-  message: ScheduledMessage;
+  messages: ScheduledMessage[];
 }
 
 export interface Outbox {
-  /** Writes the message in the caller's transaction; publish it with `flush` after commit. */
-  add(trx: Knex.Transaction, message: ScheduledMessage): Promise<PendingOutboxMessage>;
   /**
-   * Publishes committed messages and deletes their rows by id. Never throws: what fails to
-   * publish stays in the table for the relay.
+   * Writes the messages as one row in the caller's transaction (one round trip however many
+   * there are); publish them with `flush` after commit. Nothing to write gives undefined.
    */
-  flush(pending: PendingOutboxMessage[]): Promise<void>;
+  add(trx: Knex.Transaction, messages: ScheduledMessage[]): Promise<PendingOutboxMessage | undefined>;
+  /**
+   * Publishes committed messages and deletes their rows by id. Never throws: a row with any
+   * message the broker did not take stays in the table, and the relay publishes it again
+   * (consumers take duplicates: a timer settles once, a notification carries its event id).
+   */
+  flush(pending: Array<PendingOutboxMessage | undefined>): Promise<void>;
   /** Publishes leftovers older than the minimum age; returns how many went out. */
   relayOnce(): Promise<number>;
+  /** Resolves when every flush started so far has finished (graceful shutdown waits here). */
+  idle(): Promise<void>;
   startRelay(): () => void;
 }
 
@@ -35,30 +42,57 @@ export function createOutbox(deps: {
 }): Outbox {
   const { db, scheduler, logger } = deps;
 
-  /** Publishes side by side (each waits for its confirm); returns the ids the broker took. */
+  /**
+   * Publishes side by side (each waits for its confirm); returns the ids of the rows whose
+   * messages the broker all took.
+   */
   async function publishAll(pending: PendingOutboxMessage[]): Promise<number[]> {
-    const results = await Promise.allSettled(pending.map((item) => scheduler.schedule(item.message)));
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const rows = await Promise.all(pending.map((row) => Promise.allSettled(row.messages.map((m) => scheduler.schedule(m)))));
+    const failed = rows.flat().filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length > 0) {
-      logger.warn('outbox publish failed; the relay will retry', { failed: failed.length, of: pending.length, error: String(failed[0]?.reason?.message ?? failed[0]?.reason) });
+      const of = pending.reduce((n, row) => n + row.messages.length, 0);
+      logger.warn('outbox publish failed; the relay will retry', { failed: failed.length, of, error: String(failed[0]?.reason?.message ?? failed[0]?.reason) });
     }
-    return pending.filter((_, i) => results[i]?.status === 'fulfilled').map((item) => item.id);
+    return pending.filter((_, i) => rows[i]?.every((r) => r.status === 'fulfilled')).map((row) => row.id);
   }
 
+  /** A row written before messages were grouped holds one message object, not a list. */
+  function parseMessages(text: string): ScheduledMessage[] {
+    const parsed = JSON.parse(text) as ScheduledMessage | ScheduledMessage[];
+    return Array.isArray(parsed) ? parsed : [parsed];
+  }
+
+  const inFlight = new Set<Promise<void>>();
+
   const outbox: Outbox = {
-    async add(trx, message) {
-      const [id] = await trx('outbox').insert({ kind: message.destination, message: JSON.stringify(message), created_at: new Date() });
-      return { id: Number(id), message };
+    async add(trx, messages) {
+      if (messages.length === 0) return undefined;
+      const kinds = new Set(messages.map((m) => m.destination));
+      const kind = kinds.size === 1 ? messages[0]!.destination : 'mixed';
+      const [id] = await trx('outbox').insert({ kind, message: JSON.stringify(messages), created_at: new Date() });
+      return { id: Number(id), messages };
     },
-    async flush(pending) {
+    async flush(maybePending) {
+      const pending = maybePending.filter((row): row is PendingOutboxMessage => row !== undefined);
       if (pending.length === 0) return;
-      const published = await publishAll(pending);
-      if (published.length === 0) return;
+      const flushing = (async () => {
+        const published = await publishAll(pending);
+        if (published.length === 0) return;
+        try {
+          await db('outbox').whereIn('id', published).delete();
+        } catch (err) {
+          logger.warn('outbox delete failed; the relay may publish these again', { error: (err as Error).message });
+        }
+      })();
+      inFlight.add(flushing);
       try {
-        await db('outbox').whereIn('id', published).delete();
-      } catch (err) {
-        logger.warn('outbox delete failed; the relay may publish these again', { error: (err as Error).message });
+        await flushing;
+      } finally {
+        inFlight.delete(flushing);
       }
+    },
+    async idle() {
+      await Promise.allSettled([...inFlight]);
     },
     async relayOnce() {
       return db.transaction(async (trx) => {
@@ -71,7 +105,7 @@ export function createOutbox(deps: {
           .forUpdate()
           .skipLocked();
         if (rows.length === 0) return 0;
-        const published = await publishAll(rows.map((r) => ({ id: Number(r.id), message: JSON.parse(r.message) as ScheduledMessage })));
+        const published = await publishAll(rows.map((r) => ({ id: Number(r.id), messages: parseMessages(r.message) })));
         if (published.length > 0) await trx('outbox').whereIn('id', published).delete();
         return published.length;
       });
@@ -91,7 +125,7 @@ export function createOutbox(deps: {
         if (running) return;
         running = true;
         drain()
-          .then((n) => n > 0 && logger.info('outbox relay published leftovers', { count: n }))
+          .then((n) => n > 0 && logger.info('outbox relay published leftovers', { rows: n }))
           .catch((err) => logger.warn('outbox relay failed', { error: (err as Error).message }))
           .finally(() => {
             running = false;

@@ -23,8 +23,8 @@ export interface TransitionRequest {
 
 export interface TransitionResult {
   changed: PaymentRow[];
-  /** Merchant notifications written to the outbox; flush them after commit. */
-  notifications: PendingOutboxMessage[];
+  /** Merchant notifications written to the outbox (one row); flush them after commit. */
+  notifications: PendingOutboxMessage | undefined;
 }
 
 /**
@@ -36,7 +36,7 @@ export function createPaymentTransitions(deps: { repository: PaymentsRepository;
     async apply(trx: Knex.Transaction, request: TransitionRequest): Promise<TransitionResult> {
       const { from, to } = TRANSITIONS[request.transition] as (typeof TRANSITIONS)[string];
       const candidates = request.rows.filter((r) => r.status === from);
-      if (candidates.length === 0) return { changed: [], notifications: [] };
+      if (candidates.length === 0) return { changed: [], notifications: undefined };
       const affected = await deps.repository.transition(trx, candidates.map((r) => r.id), from, to, {
         at: request.at,
         transactionIds: request.transactionIds,
@@ -59,19 +59,18 @@ export function createPaymentTransitions(deps: { repository: PaymentsRepository;
       );
       // Counted before commit: a rolled-back transaction may overcount by a batch, never undercount.
       deps.metrics.transitions.inc({ from, to, cause: request.cause }, changed.length);
-      const notifications: PendingOutboxMessage[] = [];
-      for (const row of changed) {
-        if (!row.notify_url) continue;
-        notifications.push(
-          await deps.outbox.add(trx, {
+      const notifications = await deps.outbox.add(
+        trx,
+        changed
+          .filter((row) => row.notify_url)
+          .map((row) => ({
             destination: DESTINATIONS.notification,
             deadline: request.at.getTime(),
             attempt: 1,
             correlationId: request.correlationIds?.get(row.id) ?? currentCorrelationId(),
             body: { eventId: randomUUID(), type: `payment.${to.toLowerCase()}`, paymentId: row.id, notifyUrl: row.notify_url, payment: toResource(row) },
-          }),
-        );
-      }
+          })),
+      );
       return { changed, notifications };
     },
   };

@@ -69,9 +69,17 @@ export function createPaymentsRepository(deps: { db: Database }) {
       if (ids.length === 0) return [];
       return trx<PaymentRow>('payments').whereIn('id', sortedIds(ids)).orderBy('id').forUpdate();
     },
-    async insert(trx: Knex.Transaction, payment: NewPayment): Promise<number> {
-      const [id] = await trx('payments').insert({ ...payment, updated_at: payment.created_at });
-      return Number(id);
+    /** One multi-row INSERT; returns the new ids in the order given. */
+    async insertMany(trx: Knex.Transaction, payments: NewPayment[]): Promise<number[]> {
+      const [firstId] = await trx('payments').insert(payments.map((p) => ({ ...p, updated_at: p.created_at })));
+      if (payments.length === 1) return [Number(firstId)];
+      // Auto-increment values of one statement are consecutive under MariaDB's default lock
+      // mode but not promised under MySQL 8's interleaved one, so ask by the unique public id.
+      const rows: Array<{ id: number; public_id: string }> = await trx('payments')
+        .select('id', 'public_id')
+        .whereIn('public_id', payments.map((p) => p.public_id));
+      const idOf = new Map(rows.map((r) => [r.public_id, Number(r.id)]));
+      return payments.map((p) => idOf.get(p.public_id) as number);
     },
     /** One statement for one target state: UPDATE ... WHERE id IN (sorted) AND status = from. */
     async transition(trx: Knex.Transaction, ids: number[], from: PaymentStatus, to: PaymentStatus, fields: TransitionFields): Promise<number> {

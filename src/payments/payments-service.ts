@@ -4,8 +4,9 @@ import { DESTINATIONS } from '../infra/broker-topology';
 import { withLockRetry, type Database } from '../infra/database';
 import type { Outbox, PendingOutboxMessage } from '../outbox/outbox';
 import { ConflictError, NotFoundError, UnauthorizedError, ValidationError } from '../shared/errors';
+import { createBatcher } from '../shared/concurrency';
 import { currentCorrelationId } from '../shared/request-context';
-import type { PaymentRow, PaymentsRepository } from './payments-repository';
+import type { NewPayment, PaymentRow, PaymentsRepository } from './payments-repository';
 import type { PaymentTransitions } from './payment-transitions';
 import type { CallbackRequest, CreatePaymentRequest } from './payments-schemas';
 
@@ -13,6 +14,20 @@ export interface CreateResult {
   created: boolean;
   payment: PaymentRow;
 }
+
+/** A validated create waiting for its batch. */
+interface NewCreate {
+  row: NewPayment;
+  correlationId: string | undefined;
+}
+
+/**
+ * Group commit sizes for creates: a batch is one transaction of four statements, so at most
+ * 100 creates share one; up to 4 batches run at once (the pool has 10 connections, and the
+ * callbacks and reads need some).
+ */
+const CREATE_BATCH_MAX = 100;
+const CREATE_BATCHES_IN_FLIGHT = 4;
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
@@ -62,9 +77,92 @@ export function createPaymentsService(deps: {
     return channel;
   }
 
-  async function afterCommit(pending: PendingOutboxMessage[]): Promise<void> {
-    await outbox.flush(pending);
+  async function afterCommit(pending: PendingOutboxMessage | undefined): Promise<void> {
+    await outbox.flush([pending]);
   }
+
+  /**
+   * Inserts the payments, their 'created' events and one outbox row with their timers in one
+   * transaction. Throws on a duplicate (merchant, order). Publish the timers with `afterCommit`.
+   */
+  async function insertAll(items: NewCreate[]): Promise<{ payments: PaymentRow[]; timers: PendingOutboxMessage | undefined }> {
+    const { ids, timers } = await db.transaction(async (trx) => {
+      const newIds = await repository.insertMany(trx, items.map((i) => i.row));
+      await repository.appendEvents(
+        trx,
+        items.map((i, k) => ({ paymentId: newIds[k] as number, from: null, to: 'PENDING', cause: 'created', at: i.row.created_at })),
+      );
+      const pending = await outbox.add(
+        trx,
+        items.map((i, k) => ({
+          destination: DESTINATIONS.paymentTimer,
+          deadline: i.row.expires_at.getTime(),
+          attempt: 1,
+          correlationId: i.correlationId,
+          body: { paymentId: newIds[k] },
+        })),
+      );
+      return { ids: newIds, timers: pending };
+    });
+    const payments = items.map((i, k) => ({ ...i.row, id: ids[k] as number, updated_at: i.row.created_at, transaction_id: null, paid_at: null, closed_at: null }));
+    return { payments, timers };
+  }
+
+  /** Insert first: a repeat is rare, so it pays the duplicate-key round trip, not every create. */
+  async function createOne(item: NewCreate): Promise<CreateResult & { timers?: PendingOutboxMessage }> {
+    try {
+      const { payments: [payment], timers } = await insertAll([item]);
+      return { created: true, payment: payment as PaymentRow, timers };
+    } catch (err) {
+      // A repeat, or two identical creates racing: answer like a repeat (or 409 on another body).
+      if (!isDuplicateKey(err)) throw err;
+      const winner = await repository.findByMerchantOrder(item.row.merchant_id, item.row.order_id);
+      if (!winner) throw err;
+      if (winner.request_hash !== item.row.request_hash) {
+        throw new ConflictError(`order ${item.row.order_id} of merchant ${item.row.merchant_id} exists with a different body`, [
+          { path: '', message: `existing payment ${winner.public_id}` },
+        ]);
+      }
+      return { created: false, payment: winner };
+    }
+  }
+
+  /**
+   * Creates that arrive together share one transaction and one outbox row (group commit): the
+   * round trips per create fall as load rises. The answer goes out at commit, when the timers
+   * are durable in the outbox; publishing them follows and still holds the batch's slot, so a
+   * slow broker slows intake instead of piling up. A duplicate anywhere in a batch rolls it
+   * back, and its creates go one by one, so each gets its own answer.
+   */
+  const createInBatch = createBatcher<NewCreate, CreateResult>({
+    maxSize: CREATE_BATCH_MAX,
+    maxInFlight: CREATE_BATCHES_IN_FLIGHT,
+    async run(items, answer) {
+      if (items.length > 1) {
+        try {
+          const { payments, timers } = await insertAll(items);
+          answer(payments.map((payment) => ({ status: 'fulfilled', value: { created: true, payment } })));
+          await outbox.flush([timers]);
+          return;
+        } catch (err) {
+          if (!isDuplicateKey(err)) throw err;
+        }
+      }
+      const results: Array<PromiseSettledResult<CreateResult>> = [];
+      const timers: Array<PendingOutboxMessage | undefined> = [];
+      for (const item of items) {
+        try {
+          const { created, payment, timers: written } = await createOne(item);
+          results.push({ status: 'fulfilled', value: { created, payment } });
+          timers.push(written);
+        } catch (reason) {
+          results.push({ status: 'rejected', reason });
+        }
+      }
+      answer(results);
+      await outbox.flush(timers);
+    },
+  });
 
   return {
     async create(request: CreatePaymentRequest): Promise<CreateResult> {
@@ -75,19 +173,8 @@ export function createPaymentsService(deps: {
         .update(JSON.stringify([normalised.merchantId, normalised.orderId, normalised.amount, normalised.currency, normalised.channel, normalised.timeoutSeconds, normalised.notifyUrl]))
         .digest('hex');
 
-      const existingOrConflict = (row: PaymentRow): CreateResult => {
-        if (row.request_hash !== requestHash) {
-          throw new ConflictError(`order ${request.orderId} of merchant ${request.merchantId} exists with a different body`, [
-            { path: '', message: `existing payment ${row.public_id}` },
-          ]);
-        }
-        return { created: false, payment: row };
-      };
-
-      // Insert first: a repeat is rare, so it pays the duplicate-key round trip, not every create.
       const now = new Date();
-      const expiresAt = new Date(now.getTime() + normalised.timeoutSeconds * 1000);
-      const row: Omit<PaymentRow, 'id'> = {
+      const row: NewPayment = {
         public_id: generatePublicId(),
         merchant_id: request.merchantId,
         order_id: request.orderId,
@@ -97,37 +184,10 @@ export function createPaymentsService(deps: {
         status: 'PENDING',
         request_hash: requestHash,
         notify_url: normalised.notifyUrl,
-        transaction_id: null,
-        expires_at: expiresAt,
+        expires_at: new Date(now.getTime() + normalised.timeoutSeconds * 1000),
         created_at: now,
-        updated_at: now,
-        paid_at: null,
-        closed_at: null,
       };
-      let timer: PendingOutboxMessage;
-      let id: number;
-      try {
-        [id, timer] = await db.transaction(async (trx) => {
-          const newId = await repository.insert(trx, row);
-          await repository.appendEvents(trx, [{ paymentId: newId, from: null, to: 'PENDING', cause: 'created', at: now }]);
-          const pending = await outbox.add(trx, {
-            destination: DESTINATIONS.paymentTimer,
-            deadline: expiresAt.getTime(),
-            attempt: 1,
-            correlationId: currentCorrelationId(),
-            body: { paymentId: newId },
-          });
-          return [newId, pending] as const;
-        });
-      } catch (err) {
-        // A repeat, or two identical creates racing: answer like a repeat (or 409 on another body).
-        if (!isDuplicateKey(err)) throw err;
-        const winner = await repository.findByMerchantOrder(request.merchantId, request.orderId);
-        if (!winner) throw err;
-        return existingOrConflict(winner);
-      }
-      await afterCommit([timer]);
-      return { created: true, payment: { ...row, id } };
+      return createInBatch({ row, correlationId: currentCorrelationId() });
     },
 
     async get(publicId: string): Promise<PaymentRow> {
@@ -166,7 +226,7 @@ export function createPaymentsService(deps: {
               { paymentId: locked.id, from: locked.status, to: locked.status, cause, at, details: { callback } },
             ]);
             conflict = new ConflictError(message);
-            return { row: locked, notifications: [] as PendingOutboxMessage[] };
+            return { row: locked, notifications: undefined as PendingOutboxMessage | undefined };
           };
 
           if (callback.result === 'SUCCESS') {
@@ -177,7 +237,7 @@ export function createPaymentsService(deps: {
               if (locked.transaction_id !== callback.transactionId) {
                 return record('callback_conflict', `payment is already paid with transaction ${locked.transaction_id}`);
               }
-              return { row: locked, notifications: [] };
+              return { row: locked, notifications: undefined };
             }
             if (locked.status === 'FAILED') return record('callback_conflict', 'payment has already FAILED');
             const late = locked.status === 'CLOSED';
@@ -196,7 +256,7 @@ export function createPaymentsService(deps: {
             const result = await transitions.apply(trx, { rows: [locked], transition: 'fail', cause: 'callback', at });
             return { row: result.changed[0] ?? locked, notifications: result.notifications };
           }
-          if (locked.status === 'FAILED' || locked.status === 'CLOSED') return { row: locked, notifications: [] };
+          if (locked.status === 'FAILED' || locked.status === 'CLOSED') return { row: locked, notifications: undefined };
           return record('callback_conflict', `a FAILED callback for a ${locked.status} payment`);
         },
         deps.onLockRetry,

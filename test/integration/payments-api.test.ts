@@ -164,6 +164,35 @@ describe('the payments HTTP API', () => {
       expect([ra.status, rb.status]).toEqual([201, 201]);
       expect(ra.body.id).not.toBe(rb.body.id);
     });
+
+    // Creates that arrive together share one transaction (group commit); a duplicate inside a
+    // batch must not cost the other creates their answer or their timer.
+    it('when many creates, repeats and a conflicting body arrive at once, then each gets its own answer and every payment its timer', async () => {
+      const merchantId = `m_batch_${Date.now()}`;
+      const bodies = Array.from({ length: 40 }, (_, i) => paymentBody({ merchantId, orderId: `o-${i}`, timeoutSeconds: 1 }));
+      const repeated = bodies[0] as Record<string, unknown>;
+      const contested = bodies[1] as Record<string, unknown>;
+      const [distinct, repeats, contest] = await Promise.all([
+        Promise.all(bodies.slice(2).map((b) => createPayment(b))),
+        Promise.all([repeated, repeated, repeated].map((b) => createPayment(b))),
+        Promise.all([contested, { ...contested, amount: 4242 }].map((b) => createPayment(b))),
+      ]);
+      expect(distinct.map((r) => r.status)).toEqual(distinct.map(() => 201));
+      expect(repeats.map((r) => r.status).sort()).toEqual([200, 200, 201]);
+      expect(new Set(repeats.map((r) => r.body.id)).size).toBe(1);
+      expect(contest.map((r) => r.status).sort()).toEqual([201, 409]);
+      expect(await rowCount(merchantId)).toBe(40);
+
+      // Every timer reached the broker: each payment closes once, by its own timer.
+      const ids = (await db('payments').where({ merchant_id: merchantId }).select('id')).map((r) => Number(r.id));
+      await waitFor('all 40 payments closed by their timers', async () => {
+        const [row] = await db('payments').whereIn('id', ids).andWhere({ status: 'CLOSED' }).count({ n: '*' });
+        return Number(row?.n) === 40;
+      });
+      const events = await eventsOf(db, ids);
+      expect(events.filter((e) => e.to_status === 'PENDING').length).toBe(40);
+      expect(events.filter((e) => e.from_status === 'PENDING' && e.to_status === 'CLOSED' && e.cause === 'timeout').length).toBe(40);
+    });
   });
 
   describe('rejecting a bad create request', () => {
