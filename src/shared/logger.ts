@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import winston from 'winston';
 import { currentCorrelationId } from './request-context';
 
@@ -10,6 +11,39 @@ const addCorrelationId = winston.format((info) => {
 });
 
 /**
+ * stdout, written once per event-loop turn: a settled batch logs a line per payment, and one
+ * write for the lot costs far less than hundreds (each is a system call). Whatever is still
+ * buffered is written at exit (stdout to a file or pipe is synchronous on Linux).
+ */
+function bufferedStdout(): Writable {
+  let lines: string[] = [];
+  let bytes = 0;
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (lines.length === 0) return;
+    const text = lines.join('');
+    lines = [];
+    bytes = 0;
+    process.stdout.write(text);
+  };
+  process.on('exit', flush);
+  return new Writable({
+    write(chunk: Buffer | string, _encoding, callback) {
+      const line = chunk.toString();
+      lines.push(line);
+      bytes += line.length;
+      if (bytes >= 1 << 20) flush();
+      else if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+      callback();
+    },
+  });
+}
+
+/**
  * The one logger factory. JSON lines unless stdout is a terminal outside production;
  * components take `logger.child({ component })`.
  */
@@ -18,8 +52,6 @@ export function createLogger(options: { level: string; pretty?: boolean; stream?
   const format = pretty
     ? winston.format.combine(addCorrelationId(), winston.format.timestamp(), winston.format.colorize(), winston.format.simple())
     : winston.format.combine(addCorrelationId(), winston.format.timestamp(), winston.format.errors({ stack: true }), winston.format.json());
-  const transport = options.stream
-    ? new winston.transports.Stream({ stream: options.stream })
-    : new winston.transports.Console();
+  const transport = new winston.transports.Stream({ stream: options.stream ?? bufferedStdout() });
   return winston.createLogger({ level: options.level, format, transports: [transport] });
 }
