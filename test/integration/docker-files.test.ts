@@ -39,6 +39,13 @@ describe('the Docker deployment files', () => {
     expect(validation).toEqual({ status: 0, output: expect.stringContaining('docker/ validation passed') });
   });
 
+  it('cap the V8 heap of the service image, set after npm ci so that the install is not capped', () => {
+    const lines = readFileSync(file('docker/Dockerfile'), 'utf8').split('\n');
+    const cap = lines.findIndex((l) => /^ENV NODE_OPTIONS=--max-old-space-size=\d+$/.test(l));
+    const lastInstall = lines.map((l, i) => (/^RUN npm ci/.test(l) ? i : -1)).reduce((a, b) => Math.max(a, b));
+    expect(cap).toBeGreaterThan(lastInstall);
+  });
+
   it('run three api replicas and two workers', () => {
     expect(services.api?.deploy?.replicas).toBe(3);
     expect(services.worker?.deploy?.replicas).toBe(2);
