@@ -30,8 +30,9 @@ export const FULL: Sizes = {
   batchJob: { durationSec: 15, insertRate: 300, callbackRate: 100, minTimeout: 1, maxTimeout: 5, replicas: 5, limit: 1000, seedRows: 1_000_000 },
 };
 
+// --quick runs inside `npm test` (CI): two repeats still give a median and a spread.
 export const QUICK: Sizes = {
-  repeats: 3,
+  repeats: 2,
   ceilings: { publishSec: 0.5, updateBatch: 200, updateConcurrency: 4, noopSec: 1, concurrencies: [8, 128] },
   intake: { durationSec: 1, concurrencies: [8, 128], fixedRate: 500, fixedSec: 1, fixedConnections: 50, timeoutSeconds: 900 },
   drain: { payments: 3_000, endToEnd: 1_000, endToEndPublishRateGuess: 5000 },

@@ -24,7 +24,9 @@ export interface IntakeResults {
   fixedRate: FixedRate;
   /** The same paced load at half the best closed-loop rate: latency when not saturated. */
   halfCapacity?: FixedRate;
+  /** Outbox rows left when the check gave up (10 s after the load), 0 once it emptied. */
   outboxLeftAfter: number;
+  outboxEmptyAfterMs?: number;
   paymentsInDb: number;
   okResponses: number;
 }
@@ -87,13 +89,20 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
   // (--quick skips it to stay under 2 minutes)
   const halfCapacity = ctx.quick ? undefined : await paced(Math.max(20, Math.round(best / 2 / 10) * 10));
 
-  // Every 201 left a payment, and its timer left the outbox (published after commit).
-  await sleep(ctx.quick ? 500 : 1500);
+  // Every 201 left a payment, and its timer left the outbox (answered at commit, published just
+  // after): how long until the outbox is empty, at most 10 s.
+  const loadEnded = Date.now();
   const pool = benchPool(ctx.db, 2);
   try {
-    const [[outbox]] = (await pool.query('SELECT COUNT(*) AS n FROM outbox')) as unknown as [[{ n: number }]];
+    const outboxRows = async () => Number(((await pool.query('SELECT COUNT(*) AS n FROM outbox')) as unknown as [[{ n: number }]])[0][0].n);
+    let outboxLeft = await outboxRows();
+    while (outboxLeft > 0 && Date.now() - loadEnded < 10_000) {
+      await sleep(100);
+      outboxLeft = await outboxRows();
+    }
+    const outboxEmptyAfterMs = outboxLeft === 0 ? Date.now() - loadEnded : undefined;
     const [[payments]] = (await pool.query('SELECT COUNT(*) AS n FROM payments WHERE merchant_id = ?', [merchantId])) as unknown as [[{ n: number }]];
-    return { apiReplicas: 2, byConcurrency, fixedRate, halfCapacity, outboxLeftAfter: Number(outbox.n), paymentsInDb: Number(payments.n), okResponses };
+    return { apiReplicas: 2, byConcurrency, fixedRate, halfCapacity, outboxLeftAfter: outboxLeft, outboxEmptyAfterMs, paymentsInDb: Number(payments.n), okResponses };
   } finally {
     await pool.end();
   }

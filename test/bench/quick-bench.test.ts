@@ -1,0 +1,111 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * `npm run bench -- --quick` inside `npm test`, so that CI keeps the benchmark from rotting.
+ * It checks that every scenario ran and that what the benchmark reports is correct (everything
+ * settled, nothing early, no deadlock for us); how fast is the benchmark's business, not this
+ * test's. Runs last and alone (scripts/test.sh): it drives the stack's app ports and nginx.
+ */
+const root = path.resolve(__dirname, '..', '..');
+
+interface BenchOutput {
+  code: number | null;
+  output: string;
+}
+
+function runQuickBench(): Promise<BenchOutput> {
+  return new Promise((resolve) => {
+    // dist/ is built by scripts/test.sh; `npm run bench` would build it again.
+    const child = spawn('npx', ['tsx', 'scripts/bench/run.ts', '--quick'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const keep = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      process.stdout.write(chunk);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    // The bench bounds itself (6 minutes for --quick) and cleans up; this is the last resort.
+    const timer = setTimeout(() => child.kill('SIGTERM'), 8 * 60 * 1000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+let bench: BenchOutput;
+let results: any;
+let dir: string;
+
+beforeAll(async () => {
+  bench = await runQuickBench();
+  const report = /report: (bench-results\/[^\s]+)\/report\.md/.exec(bench.output)?.[1];
+  dir = path.join(root, report ?? 'missing-report');
+  results = existsSync(path.join(dir, 'results.json')) ? JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')) : undefined;
+}, 9 * 60 * 1000);
+
+describe('npm run bench -- --quick', () => {
+  it('exits 0 having run every scenario without an error', () => {
+    expect({ code: bench.code, errors: results?.info?.errors }).toEqual({ code: 0, errors: {} });
+    expect(results.info.scenarios).toEqual([
+      'ceilings',
+      'intake',
+      'drain (1 and 2 workers)',
+      'end to end (quorum)',
+      'accuracy (quorum)',
+      'accuracy (classic)',
+      'end to end (classic)',
+      'batch-job',
+    ]);
+  });
+
+  it('writes the report and its charts', () => {
+    const report = readFileSync(path.join(dir, 'report.md'), 'utf8');
+    for (const section of ['## 1. Raw ceilings', '## 2. Intake', '## 3. Drain', '## 4. Timer accuracy', '## 5. The batch job', '## 6. Memory']) {
+      expect(report).toContain(section);
+    }
+    for (const chart of ['ceilings', 'intake', 'drain', 'dead-letterings', 'accuracy-histogram', 'batch-job-lateness', 'batch-job-work', 'memory']) {
+      expect(readFileSync(path.join(dir, `${chart}.svg`), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+    }
+  });
+
+  it('reports medians over repeats for the ceilings and the intake, and the intake lost no create', () => {
+    const { ceilings, intake } = results.results;
+    for (const name of ['publish', 'consume']) expect({ name, n: ceilings[name].rate.n, positive: ceilings[name].rate.median > 0 }).toEqual({ name, n: 2, positive: true });
+    for (const c of intake.byConcurrency) expect({ connections: c.connections, n: c.rate.n, errors: c.errors, non2xx: c.non2xx }).toEqual({ connections: c.connections, n: 2, errors: 0, non2xx: 0 });
+    // Every 201 is a row, and every timer left the outbox.
+    expect(intake.paymentsInDb).toBeGreaterThanOrEqual(intake.okResponses);
+    expect(intake.outboxLeftAfter).toBe(0);
+  });
+
+  it('settles every payment of the drain and the end-to-end runs once, none early', () => {
+    for (const run of results.results.drain.runs) expect({ workers: run.workers, settled: run.settled }).toEqual({ workers: run.workers, settled: run.payments });
+    for (const run of results.results.endToEnd) {
+      expect({ queueType: run.queueType, settled: run.settled, early: run.early }).toEqual({ queueType: run.queueType, settled: run.payments, early: 0 });
+      expect(run.counterDeadLetterings).toBeGreaterThanOrEqual(run.expectedDeadLetterings);
+    }
+  });
+
+  it('settles every timer of the accuracy runs, none early, on both queue types', () => {
+    expect(results.results.accuracy.map((a: any) => a.queueType).sort()).toEqual(['classic', 'quorum']);
+    for (const a of results.results.accuracy) {
+      expect({ queueType: a.queueType, unsettled: a.unsettled, early: a.early, settled: a.settled > 0 }).toEqual({ queueType: a.queueType, unsettled: 0, early: 0, settled: true });
+    }
+  });
+
+  it('shows no deadlock for our design, and leaves no due payment unsettled by either design', () => {
+    for (const size of ['small', 'big']) {
+      const cell = results.results.batchJob[size];
+      expect({ size, deadlocks: cell.ours.errors.settle.deadlocks + cell.ours.workerLockRetries }).toEqual({ size, deadlocks: 0 });
+      expect({ size, ours: cell.ours.unsettledDue, job: cell.job.unsettledDue }).toEqual({ size, ours: 0, job: 0 });
+    }
+  });
+
+  it('samples the memory of the api and worker processes', () => {
+    const processes = new Set(results.memory.map((m: any) => m.process.replace(/-\d+$/, '')));
+    expect([...processes].sort()).toEqual(['api', 'worker']);
+    for (const m of results.memory) expect(m.peakRssMb).toBeGreaterThan(0);
+  });
+});
