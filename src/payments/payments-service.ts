@@ -83,7 +83,7 @@ export function createPaymentsService(deps: {
 
   /**
    * Inserts the payments, their 'created' events and one outbox row with their timers in one
-   * transaction. Throws on a duplicate (merchant, order). Publish the timers with `afterCommit`.
+   * transaction. Throws on a duplicate (merchant, order). Publish the timers after commit.
    */
   async function insertAll(items: NewCreate[]): Promise<{ payments: PaymentRow[]; timers: PendingOutboxMessage | undefined }> {
     const { ids, timers } = await db.transaction(async (trx) => {
@@ -130,9 +130,10 @@ export function createPaymentsService(deps: {
   /**
    * Creates that arrive together share one transaction and one outbox row (group commit): the
    * round trips per create fall as load rises. The answer goes out at commit, when the timers
-   * are durable in the outbox; publishing them follows and still holds the batch's slot, so a
-   * slow broker slows intake instead of piling up. A duplicate anywhere in a batch rolls it
-   * back, and its creates go one by one, so each gets its own answer.
+   * are durable in the outbox; the outbox's publishing loop sends them just after, and holds
+   * the batch back only when too many wait (a slow broker slows intake instead of piling up).
+   * A duplicate anywhere in a batch rolls it back, and its creates go one by one, so each gets
+   * its own answer.
    */
   const createInBatch = createBatcher<NewCreate, CreateResult>({
     maxSize: CREATE_BATCH_MAX,
@@ -142,7 +143,7 @@ export function createPaymentsService(deps: {
         try {
           const { payments, timers } = await insertAll(items);
           answer(payments.map((payment) => ({ status: 'fulfilled', value: { created: true, payment } })));
-          await outbox.flush([timers]);
+          await outbox.enqueue([timers]);
           return;
         } catch (err) {
           if (!isDuplicateKey(err)) throw err;
@@ -160,7 +161,7 @@ export function createPaymentsService(deps: {
         }
       }
       answer(results);
-      await outbox.flush(timers);
+      await outbox.enqueue(timers);
     },
   });
 
