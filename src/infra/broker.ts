@@ -232,7 +232,14 @@ export function createBroker(deps: {
       setups.push(setup);
     },
     async publish(exchange, routingKey, content, options = {}) {
-      if (drained) await drained;
+      // Bounded like the confirm: a socket that never drains must not stall every publisher.
+      if (drained) {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new UnavailableError('broker did not take more data in time')), deps.publishTimeoutMs);
+        });
+        await Promise.race([drained, timeout]).finally(() => clearTimeout(timer));
+      }
       const ch = publisher;
       if (!ch || blocked) throw new UnavailableError(blocked ? 'broker has blocked publishing' : 'broker is not connected');
       await new Promise<void>((resolve, reject) => {

@@ -70,7 +70,7 @@ export function createMetrics() {
     }),
     outboxPending: new client.Gauge({
       name: 'compensator_outbox_pending',
-      help: 'Outbox rows not yet published (all replicas); grows while the broker is down',
+      help: 'Outbox rows not yet published (all replicas; a row holds one transaction\'s messages); grows while the broker is down',
       registers: [registry],
     }),
     outboxOldestAge: new client.Gauge({

@@ -16,21 +16,14 @@ export interface Outbox {
    */
   add(trx: Knex.Transaction, messages: ScheduledMessage[]): Promise<PendingOutboxMessage | undefined>;
   /**
-   * Publishes committed messages and deletes their rows by id; resolves when that is done.
-   * Never throws: a row with any message the broker did not take stays in the table, and the
-   * relay publishes it again (consumers take duplicates: a timer settles once, a notification
-   * carries its event id).
+   * Publishes committed messages and deletes their rows by id. Never throws: a row with any
+   * message the broker did not take stays in the table, and the relay publishes it again
+   * (consumers take duplicates: a timer settles once, a notification carries its event id).
    */
   flush(pending: Array<PendingOutboxMessage | undefined>): Promise<void>;
-  /**
-   * Like `flush`, but resolves as soon as the rows are queued for publishing, unless too many
-   * messages already wait (then once there is room): a slow broker slows the caller down
-   * instead of piling up memory.
-   */
-  enqueue(pending: Array<PendingOutboxMessage | undefined>): Promise<void>;
   /** Publishes leftovers older than the minimum age; returns how many went out. */
   relayOnce(): Promise<number>;
-  /** Resolves when everything flushed or queued so far is published (graceful shutdown waits here). */
+  /** Resolves when every flush started so far has finished (graceful shutdown waits here). */
   idle(): Promise<void>;
   startRelay(): () => void;
 }
@@ -46,8 +39,6 @@ export function createOutbox(deps: {
   relayIntervalMs: number;
   relayMinAgeMs: number;
   relayBatchSize: number;
-  /** Messages queued for publishing beyond which `enqueue` makes its caller wait. */
-  maxQueuedMessages?: number;
 }): Outbox {
   const { db, scheduler, logger } = deps;
 
@@ -71,65 +62,7 @@ export function createOutbox(deps: {
     return Array.isArray(parsed) ? parsed : [parsed];
   }
 
-  /*
-   * One publishing loop per process: each round takes every row queued so far, publishes their
-   * messages side by side (confirms overlap) and deletes the rows the broker took with one
-   * DELETE. Rows queued during a round go in the next one, so under load rounds grow and the
-   * DELETEs per message fall (the same group commit as the creates).
-   */
-  const maxQueued = deps.maxQueuedMessages ?? 10_000;
-  let queue: Array<{ row: PendingOutboxMessage; done: () => void }> = [];
-  let queuedMessages = 0;
-  let pumping = false;
-  let pumped: Promise<void> = Promise.resolve();
-  const roomWaiters: Array<() => void> = [];
-
-  async function publishRound(round: Array<{ row: PendingOutboxMessage; done: () => void }>): Promise<void> {
-    try {
-      const published = await publishAll(round.map((q) => q.row));
-      if (published.length > 0) await db('outbox').whereIn('id', published).delete();
-    } catch (err) {
-      logger.warn('outbox delete failed; the relay may publish these again', { error: (err as Error).message });
-    }
-    for (const q of round) {
-      queuedMessages -= q.row.messages.length;
-      q.done();
-    }
-    while (queuedMessages < maxQueued && roomWaiters.length > 0) roomWaiters.shift()?.();
-  }
-
-  function startPump(): void {
-    if (pumping) return;
-    pumping = true;
-    pumped = (async () => {
-      try {
-        while (queue.length > 0) {
-          const round = queue;
-          queue = [];
-          await publishRound(round);
-        }
-      } finally {
-        pumping = false; // synchronously after the last round: a later call starts a new loop
-      }
-    })();
-  }
-
-  /** Queues the rows; returns when each is published (or left to the relay). */
-  function publishQueued(maybePending: Array<PendingOutboxMessage | undefined>): Promise<void> {
-    const rows = maybePending.filter((row): row is PendingOutboxMessage => row !== undefined);
-    if (rows.length === 0) return Promise.resolve();
-    const done = Promise.all(
-      rows.map(
-        (row) =>
-          new Promise<void>((resolve) => {
-            queue.push({ row, done: resolve });
-            queuedMessages += row.messages.length;
-          }),
-      ),
-    ).then(() => undefined);
-    startPump();
-    return done;
-  }
+  const inFlight = new Set<Promise<void>>();
 
   const outbox: Outbox = {
     async add(trx, messages) {
@@ -139,15 +72,27 @@ export function createOutbox(deps: {
       const [id] = await trx('outbox').insert({ kind, message: JSON.stringify(messages), created_at: new Date() });
       return { id: Number(id), messages };
     },
-    flush(pending) {
-      return publishQueued(pending);
-    },
-    async enqueue(pending) {
-      void publishQueued(pending);
-      while (queuedMessages >= maxQueued) await new Promise<void>((resolve) => roomWaiters.push(resolve));
+    async flush(maybePending) {
+      const pending = maybePending.filter((row): row is PendingOutboxMessage => row !== undefined);
+      if (pending.length === 0) return;
+      const flushing = (async () => {
+        const published = await publishAll(pending);
+        if (published.length === 0) return;
+        try {
+          await db('outbox').whereIn('id', published).delete();
+        } catch (err) {
+          logger.warn('outbox delete failed; the relay may publish these again', { error: (err as Error).message });
+        }
+      })();
+      inFlight.add(flushing);
+      try {
+        await flushing;
+      } finally {
+        inFlight.delete(flushing);
+      }
     },
     async idle() {
-      while (pumping) await pumped;
+      await Promise.allSettled([...inFlight]);
     },
     async relayOnce() {
       return db.transaction(async (trx) => {

@@ -34,6 +34,9 @@ export function groupBy<T, K>(items: T[], key: (item: T) => K): Map<K, T[]> {
 export function createBatcher<In, Out>(options: {
   maxSize: number;
   maxInFlight: number;
+  /** Calls waiting beyond this are refused at once with `whenFull()` (the database is slow or down). */
+  maxWaiting: number;
+  whenFull: () => Error;
   run: (items: In[], answer: (results: Array<PromiseSettledResult<Out>>) => void) => Promise<void>;
 }): (item: In) => Promise<Out> {
   type Waiting = { item: In; resolve: (value: Out) => void; reject: (reason: unknown) => void };
@@ -70,6 +73,10 @@ export function createBatcher<In, Out>(options: {
 
   return (item) =>
     new Promise<Out>((resolve, reject) => {
+      if (queue.length >= options.maxWaiting) {
+        reject(options.whenFull());
+        return;
+      }
       queue.push({ item, resolve, reject });
       startBatches();
     });

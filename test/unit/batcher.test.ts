@@ -12,6 +12,9 @@ function controlledRun() {
   return { batches, releases, run };
 }
 
+/** Room for every call these tests make. */
+const roomy = { maxWaiting: 100, whenFull: () => new Error('full') };
+
 async function until(condition: () => boolean): Promise<void> {
   const deadline = Date.now() + 2000;
   while (!condition()) {
@@ -23,7 +26,7 @@ async function until(condition: () => boolean): Promise<void> {
 describe('createBatcher (group commit)', () => {
   it('when a call arrives alone, then it runs at once as a batch of one', async () => {
     const { batches, releases, run } = controlledRun();
-    const call = createBatcher({ maxSize: 10, maxInFlight: 1, run });
+    const call = createBatcher({ maxSize: 10, maxInFlight: 1, ...roomy, run });
     const result = call(1);
     expect(batches).toEqual([[1]]);
     releases[0]?.();
@@ -32,7 +35,7 @@ describe('createBatcher (group commit)', () => {
 
   it('when calls arrive while the slots are busy, then they go together as the next batch, capped at maxSize', async () => {
     const { batches, releases, run } = controlledRun();
-    const call = createBatcher({ maxSize: 3, maxInFlight: 1, run });
+    const call = createBatcher({ maxSize: 3, maxInFlight: 1, ...roomy, run });
     const results = [1, 2, 3, 4, 5, 6].map((n) => call(n));
     expect(batches).toEqual([[1]]);
     releases[0]?.();
@@ -47,7 +50,7 @@ describe('createBatcher (group commit)', () => {
 
   it('when maxInFlight is 2, then two batches run side by side and no third starts', async () => {
     const { batches, releases, run } = controlledRun();
-    const call = createBatcher({ maxSize: 10, maxInFlight: 2, run });
+    const call = createBatcher({ maxSize: 10, maxInFlight: 2, ...roomy, run });
     const results = [1, 2, 3, 4].map((n) => call(n));
     expect(batches).toEqual([[1], [2]]);
     releases[0]?.();
@@ -60,7 +63,7 @@ describe('createBatcher (group commit)', () => {
 
   it('when one item of a batch fails, then only its caller gets the error', async () => {
     const { releases, run } = controlledRun();
-    const call = createBatcher({ maxSize: 10, maxInFlight: 1, run });
+    const call = createBatcher({ maxSize: 10, maxInFlight: 1, ...roomy, run });
     const first = call(1);
     const rest = [call(2), call(-3), call(4)];
     releases[0]?.();
@@ -77,6 +80,7 @@ describe('createBatcher (group commit)', () => {
     const call = createBatcher<number, number>({
       maxSize: 10,
       maxInFlight: 1,
+      ...roomy,
       run: async (items, answer) => {
         calls++;
         if (items.includes(13)) throw new Error('database down');
@@ -95,6 +99,7 @@ describe('createBatcher (group commit)', () => {
     const call = createBatcher<number, number>({
       maxSize: 10,
       maxInFlight: 1,
+      ...roomy,
       run: async (items, answer) => {
         started.push(items);
         answer(items.map((value) => ({ status: 'fulfilled', value })));
@@ -110,5 +115,18 @@ describe('createBatcher (group commit)', () => {
     await until(() => started.length === 2);
     finishFollowUp();
     await expect(second).resolves.toBe(2);
+  });
+
+  it('when maxWaiting calls already wait, then the next is refused at once and the waiting ones still run', async () => {
+    const { batches, releases, run } = controlledRun();
+    const call = createBatcher({ maxSize: 10, maxInFlight: 1, maxWaiting: 2, whenFull: () => new Error('too many waiting'), run });
+    const running = call(1);
+    const waiting = [call(2), call(3)];
+    await expect(call(4)).rejects.toThrow('too many waiting');
+    releases[0]?.();
+    await until(() => batches.length === 2);
+    releases[1]?.();
+    await expect(Promise.all([running, ...waiting])).resolves.toEqual([10, 20, 30]);
+    expect(batches).toEqual([[1], [2, 3]]);
   });
 });
