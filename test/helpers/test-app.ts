@@ -1,4 +1,5 @@
 import amqp from 'amqplib';
+import type { Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { createApp, type App, type AppOverrides } from '../../src/app';
@@ -7,6 +8,7 @@ import type { Config } from '../../src/config/config-schema';
 import { deleteTopology } from '../../src/delay/delay-topology';
 import { createTopologyNames } from '../../src/infra/broker-topology';
 import { createLogger } from '../../src/shared/logger';
+import { openTestDatabase } from './fixtures';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -51,4 +53,30 @@ export async function deleteTestTopology(config: Config): Promise<void> {
   } finally {
     await conn.close();
   }
+}
+
+export interface TestSuite {
+  /** The app, started before the suite's first test. */
+  t: TestApp;
+  /** A pool on the test database, for reading what the app wrote. */
+  db: Knex;
+}
+
+/**
+ * The usual suite setup: starts the app and opens the database before the first test; stops
+ * both and deletes the prefix's topology after the last. Read `suite.t` and `suite.db` inside
+ * tests (they are set by then).
+ */
+export function useTestApp(config: Config, overrides: AppOverrides = {}): TestSuite {
+  const suite = {} as TestSuite;
+  beforeAll(async () => {
+    suite.t = await startTestApp(config, overrides);
+    suite.db = openTestDatabase(config);
+  });
+  afterAll(async () => {
+    await suite.t?.stop();
+    await suite.db?.destroy();
+    await deleteTestTopology(config);
+  });
+  return suite;
 }

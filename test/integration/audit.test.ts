@@ -1,56 +1,44 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Knex } from 'knex';
 import { createDelayScheduler } from '../../src/delay/delay-scheduler';
 import { auditOverdue } from '../../src/ops/audit';
-import { insertPendingPayments, openTestDatabase } from '../helpers/fixtures';
-import { deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
+import { insertPendingPayments } from '../helpers/fixtures';
+import { testConfig, useTestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
 
 const run = promisify(execFile);
 
 describe('audit: the read-only safety net', () => {
   const config = testConfig({ role: 'worker' });
-  let t: TestApp;
-  let db: Knex;
-
-  beforeAll(async () => {
-    t = await startTestApp(config);
-    db = openTestDatabase(config);
-  });
-  afterAll(async () => {
-    await t.stop();
-    await db.destroy();
-    await deleteTestTopology(config);
-  });
+  const suite = useTestApp(config);
 
   it('when payments are PENDING past their deadline with no timer, then the audit lists them, changes nothing, and --requeue gets them settled', async () => {
-    const lost = await insertPendingPayments(db, 3, new Date(Date.now() - 5 * 60 * 1000));
-    const notYetDue = await insertPendingPayments(db, 1, new Date(Date.now() + 60 * 60 * 1000));
+    const lost = await insertPendingPayments(suite.db, 3, new Date(Date.now() - 5 * 60 * 1000));
+    const notYetDue = await insertPendingPayments(suite.db, 1, new Date(Date.now() + 60 * 60 * 1000));
     // Bounded to our own rows: other test files leave PENDING payments (parked ones) behind.
     const fromId = Math.min(...lost) - 1;
     const toId = notYetDue[0]!;
 
-    const listed = await auditOverdue({ db, graceSeconds: 60, fromId, toId, pageSize: 2 });
+    const listed = await auditOverdue({ db: suite.db, graceSeconds: 60, fromId, toId, pageSize: 2 });
     expect(listed.overdue.map((p) => p.id)).toEqual(lost);
     expect(listed.scanned).toBe(4);
     expect(listed.requeued).toBe(0);
-    const statuses = await db('payments').whereIn('id', [...lost, ...notYetDue]).pluck('status');
+    const statuses = await suite.db('payments').whereIn('id', [...lost, ...notYetDue]).pluck('status');
     expect(statuses).toEqual(['PENDING', 'PENDING', 'PENDING', 'PENDING']);
 
-    const scheduler = createDelayScheduler({ broker: t.app.broker, names: t.app.names });
-    const requeued = await auditOverdue({ db, scheduler, graceSeconds: 60, fromId, toId });
+    const scheduler = createDelayScheduler({ broker: suite.t.app.broker, names: suite.t.app.names });
+    const requeued = await auditOverdue({ db: suite.db, scheduler, graceSeconds: 60, fromId, toId });
     expect(requeued.requeued).toBe(3);
     await waitFor('the requeued timers to close the lost payments', async () => {
-      const rows = await db('payments').whereIn('id', lost).pluck('status');
+      const rows = await suite.db('payments').whereIn('id', lost).pluck('status');
       return rows.every((s: string) => s === 'CLOSED');
     }, 15000);
-    expect((await db('payments').where({ id: notYetDue[0] }).first()).status).toBe('PENDING');
+    expect((await suite.db('payments').where({ id: notYetDue[0] }).first()).status).toBe('PENDING');
   });
 
   it('when run as `npm run audit`, then it prints what it found and exits 1 while overdue payments remain', async () => {
-    const [id] = await insertPendingPayments(db, 1, new Date(Date.now() - 10 * 60 * 1000));
+    const [id] = await insertPendingPayments(suite.db, 1, new Date(Date.now() - 10 * 60 * 1000));
     const root = path.resolve(__dirname, '../..');
     const result = await run(process.execPath, [path.join(root, 'node_modules/.bin/tsx'), path.join(root, 'src/ops/audit-main.ts'), '--grace', '60', '--from-id', String(id! - 1), '--to-id', String(id)], {
       env: { ...process.env, NODE_ENV: 'test' },

@@ -1,8 +1,7 @@
-import type { Knex } from 'knex';
 import { signBody } from '../../src/payments/payments-service';
 import { paymentBody, request, sendCallback, type HttpResult } from '../helpers/api';
-import { eventsOf, internalIdOf, openTestDatabase } from '../helpers/fixtures';
-import { deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
+import { eventsOf, internalIdOf } from '../helpers/fixtures';
+import { deleteTestTopology, startTestApp, testConfig, useTestApp, type TestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
 
 const ISO_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -23,24 +22,13 @@ function expectError(res: HttpResult, status: number, code: string): { code: str
 describe('the payments HTTP API', () => {
   // alipay gets its own default timeout, to show the default comes from config, per channel.
   const config = testConfig({ channels: { alipay: { timeoutSeconds: 1200 } } });
-  let t: TestApp;
-  let db: Knex;
+  const suite = useTestApp(config);
 
-  beforeAll(async () => {
-    t = await startTestApp(config);
-    db = openTestDatabase(config);
-  });
-  afterAll(async () => {
-    await t?.stop();
-    await db?.destroy();
-    await deleteTestTopology(config);
-  });
-
-  const createPayment = (body: unknown) => request(t.baseUrl, 'POST', '/v1/payments', body);
-  const getPayment = (id: string) => request(t.baseUrl, 'GET', `/v1/payments/${id}`);
-  const eventsFor = async (publicId: string) => eventsOf(db, [await internalIdOf(db, publicId)]);
+  const createPayment = (body: unknown) => request(suite.t.baseUrl, 'POST', '/v1/payments', body);
+  const getPayment = (id: string) => request(suite.t.baseUrl, 'GET', `/v1/payments/${id}`);
+  const eventsFor = async (publicId: string) => eventsOf(suite.db, [await internalIdOf(suite.db, publicId)]);
   const rowCount = async (merchantId: string, orderId?: string) => {
-    const [row] = await db('payments').where({ merchant_id: merchantId, ...(orderId ? { order_id: orderId } : {}) }).count({ n: '*' });
+    const [row] = await suite.db('payments').where({ merchant_id: merchantId, ...(orderId ? { order_id: orderId } : {}) }).count({ n: '*' });
     return Number(row?.n);
   };
 
@@ -93,7 +81,7 @@ describe('the payments HTTP API', () => {
       expect(a.id).not.toBe(b.id);
       for (const p of [a, b]) {
         expect(p.id).toMatch(/^pay_[0-9A-Za-z]{22}$/);
-        expect(p.id).not.toBe(`pay_${await internalIdOf(db, p.id)}`);
+        expect(p.id).not.toBe(`pay_${await internalIdOf(suite.db, p.id)}`);
       }
     });
 
@@ -184,12 +172,12 @@ describe('the payments HTTP API', () => {
       expect(await rowCount(merchantId)).toBe(40);
 
       // Every timer reached the broker: each payment closes once, by its own timer.
-      const ids = (await db('payments').where({ merchant_id: merchantId }).select('id')).map((r) => Number(r.id));
+      const ids = (await suite.db('payments').where({ merchant_id: merchantId }).select('id')).map((r) => Number(r.id));
       await waitFor('all 40 payments closed by their timers', async () => {
-        const [row] = await db('payments').whereIn('id', ids).andWhere({ status: 'CLOSED' }).count({ n: '*' });
+        const [row] = await suite.db('payments').whereIn('id', ids).andWhere({ status: 'CLOSED' }).count({ n: '*' });
         return Number(row?.n) === 40;
       });
-      const events = await eventsOf(db, ids);
+      const events = await eventsOf(suite.db, ids);
       expect(events.filter((e) => e.to_status === 'PENDING').length).toBe(40);
       expect(events.filter((e) => e.from_status === 'PENDING' && e.to_status === 'CLOSED' && e.cause === 'timeout').length).toBe(40);
     });
@@ -240,13 +228,13 @@ describe('the payments HTTP API', () => {
     });
 
     it.each(['text/plain', 'application/x-www-form-urlencoded', 'application/xml'])('when the content type is %s, then it answers 415 UNSUPPORTED_MEDIA_TYPE', async (contentType) => {
-      const res = await request(t.baseUrl, 'POST', '/v1/payments', JSON.stringify(paymentBody()), { 'content-type': contentType });
+      const res = await request(suite.t.baseUrl, 'POST', '/v1/payments', JSON.stringify(paymentBody()), { 'content-type': contentType });
       const error = expectError(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
       expect(error.message).toContain(contentType);
     });
 
     it('when the JSON declares an unsupported charset, then it answers 415 UNSUPPORTED_MEDIA_TYPE', async () => {
-      const res = await request(t.baseUrl, 'POST', '/v1/payments', JSON.stringify(paymentBody()), { 'content-type': 'application/json; charset=latin1' });
+      const res = await request(suite.t.baseUrl, 'POST', '/v1/payments', JSON.stringify(paymentBody()), { 'content-type': 'application/json; charset=latin1' });
       expectError(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
     });
 
@@ -259,9 +247,9 @@ describe('the payments HTTP API', () => {
       const overLimit = padded(16 * 1024 + 1);
       expect([Buffer.byteLength(atLimit), Buffer.byteLength(overLimit)]).toEqual([16384, 16385]);
 
-      expectError(await request(t.baseUrl, 'POST', '/v1/payments', overLimit), 413, 'PAYLOAD_TOO_LARGE');
+      expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments', overLimit), 413, 'PAYLOAD_TOO_LARGE');
       // At the limit the body is parsed, so the answer is about its content, not its size.
-      expect(expectError(await request(t.baseUrl, 'POST', '/v1/payments', atLimit), 400, 'VALIDATION_FAILED').message).toBe('unknown field: pad');
+      expect(expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments', atLimit), 400, 'VALIDATION_FAILED').message).toBe('unknown field: pad');
     });
 
     it.each([
@@ -269,7 +257,7 @@ describe('the payments HTTP API', () => {
       ['single quotes', "{'merchantId': 'm_1'}"],
       ['a trailing comma', '{"merchantId": "m_1",}'],
     ])('when the body is malformed JSON (%s), then it answers 400 VALIDATION_FAILED', async (_name, raw) => {
-      const error = expectError(await request(t.baseUrl, 'POST', '/v1/payments', raw), 400, 'VALIDATION_FAILED');
+      const error = expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments', raw), 400, 'VALIDATION_FAILED');
       expect(error.message).toMatch(/not valid JSON/);
     });
 
@@ -278,11 +266,11 @@ describe('the payments HTTP API', () => {
       ['an array', '[]'],
       ['a string', '"payment"'],
     ])('when the JSON body is %s, then it answers 400 VALIDATION_FAILED', async (_name, raw) => {
-      expectError(await request(t.baseUrl, 'POST', '/v1/payments', raw), 400, 'VALIDATION_FAILED');
+      expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments', raw), 400, 'VALIDATION_FAILED');
     });
 
     it('when there is no body at all, then it answers 400 VALIDATION_FAILED', async () => {
-      expectError(await request(t.baseUrl, 'POST', '/v1/payments'), 400, 'VALIDATION_FAILED');
+      expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments'), 400, 'VALIDATION_FAILED');
     });
   });
 
@@ -293,14 +281,14 @@ describe('the payments HTTP API', () => {
     });
 
     it('when the route is unknown, then it answers 404 NOT_FOUND', async () => {
-      expectError(await request(t.baseUrl, 'GET', '/v1/refunds'), 404, 'NOT_FOUND');
-      expectError(await request(t.baseUrl, 'DELETE', '/v1/payments/pay_x'), 404, 'NOT_FOUND');
-      expectError(await request(t.baseUrl, 'POST', '/v2/payments', paymentBody()), 404, 'NOT_FOUND');
+      expectError(await request(suite.t.baseUrl, 'GET', '/v1/refunds'), 404, 'NOT_FOUND');
+      expectError(await request(suite.t.baseUrl, 'DELETE', '/v1/payments/pay_x'), 404, 'NOT_FOUND');
+      expectError(await request(suite.t.baseUrl, 'POST', '/v2/payments', paymentBody()), 404, 'NOT_FOUND');
     });
 
     it('when the payment id in the path is a malformed %-escape, then it answers 400, not 500', async () => {
-      expectError(await request(t.baseUrl, 'GET', '/v1/payments/%E0%A4%A'), 400, 'VALIDATION_FAILED');
-      expectError(await request(t.baseUrl, 'POST', '/v1/payments/%ZZ/callback', { result: 'FAILED' }), 400, 'VALIDATION_FAILED');
+      expectError(await request(suite.t.baseUrl, 'GET', '/v1/payments/%E0%A4%A'), 400, 'VALIDATION_FAILED');
+      expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments/%ZZ/callback', { result: 'FAILED' }), 400, 'VALIDATION_FAILED');
     });
   });
 
@@ -308,7 +296,7 @@ describe('the payments HTTP API', () => {
     it('when a valid SUCCESS callback arrives, then the payment becomes PAID with its transactionId and paidAt', async () => {
       const created = await createdPending();
       const before = Date.now();
-      const res = await sendCallback(t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-tx-1', paidAmount: created.amount });
+      const res = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-tx-1', paidAmount: created.amount });
       expect(res.status).toBe(200);
       expect(res.body).toEqual({
         ...created,
@@ -327,8 +315,8 @@ describe('the payments HTTP API', () => {
     it('when the same SUCCESS callback is repeated, then it answers 200 unchanged and there is still exactly one PENDING->PAID event', async () => {
       const created = await createdPending();
       const callback = { result: 'SUCCESS', transactionId: 'wx-tx-2', paidAmount: created.amount };
-      const first = await sendCallback(t.baseUrl, created.id, callback);
-      const repeat = await sendCallback(t.baseUrl, created.id, callback);
+      const first = await sendCallback(suite.t.baseUrl, created.id, callback);
+      const repeat = await sendCallback(suite.t.baseUrl, created.id, callback);
       expect([first.status, repeat.status]).toEqual([200, 200]);
       expect(repeat.body).toEqual(first.body);
       const paidEvents = (await eventsFor(created.id)).filter((e) => e.to_status === 'PAID');
@@ -338,7 +326,7 @@ describe('the payments HTTP API', () => {
     it('when the same SUCCESS callback arrives several times at once, then the payment is paid exactly once', async () => {
       const created = await createdPending();
       const callback = { result: 'SUCCESS', transactionId: 'wx-tx-3', paidAmount: created.amount };
-      const results = await Promise.all(Array.from({ length: 5 }, () => sendCallback(t.baseUrl, created.id, callback)));
+      const results = await Promise.all(Array.from({ length: 5 }, () => sendCallback(suite.t.baseUrl, created.id, callback)));
       expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
       expect(new Set(results.map((r) => r.body.paidAt)).size).toBe(1);
       expect((await eventsFor(created.id)).filter((e) => e.to_status === 'PAID')).toHaveLength(1);
@@ -346,8 +334,8 @@ describe('the payments HTTP API', () => {
 
     it('when a paid payment gets a SUCCESS with another transactionId, then it answers 409 and keeps the first transaction', async () => {
       const created = await createdPending();
-      await sendCallback(t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-tx-first', paidAmount: created.amount });
-      const res = await sendCallback(t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-tx-second', paidAmount: created.amount });
+      await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-tx-first', paidAmount: created.amount });
+      const res = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-tx-second', paidAmount: created.amount });
       expectError(res, 409, 'CONFLICT');
       expect((await getPayment(created.id)).body).toEqual(expect.objectContaining({ status: 'PAID', transactionId: 'wx-tx-first' }));
       expect((await eventsFor(created.id)).map((e) => e.cause)).toEqual(['created', 'callback', 'callback_conflict']);
@@ -363,7 +351,7 @@ describe('the payments HTTP API', () => {
         const created = await createdPending();
         const eventsBefore = await eventsFor(created.id);
         const raw = JSON.stringify({ result: 'SUCCESS', transactionId: 'forged', paidAmount: created.amount });
-        const res = await request(t.baseUrl, 'POST', `/v1/payments/${created.id}/callback`, raw, { 'x-signature': sign(raw) });
+        const res = await request(suite.t.baseUrl, 'POST', `/v1/payments/${created.id}/callback`, raw, { 'x-signature': sign(raw) });
         expectError(res, 401, 'UNAUTHORIZED');
         expect((await getPayment(created.id)).body).toEqual(created);
         expect(await eventsFor(created.id)).toEqual(eventsBefore);
@@ -373,7 +361,7 @@ describe('the payments HTTP API', () => {
     it('when the signature header is missing, then it answers 401 UNAUTHORIZED and nothing changes', async () => {
       const created = await createdPending();
       const eventsBefore = await eventsFor(created.id);
-      const res = await request(t.baseUrl, 'POST', `/v1/payments/${created.id}/callback`, { result: 'SUCCESS', transactionId: 'unsigned', paidAmount: created.amount });
+      const res = await request(suite.t.baseUrl, 'POST', `/v1/payments/${created.id}/callback`, { result: 'SUCCESS', transactionId: 'unsigned', paidAmount: created.amount });
       expectError(res, 401, 'UNAUTHORIZED');
       expect((await getPayment(created.id)).body).toEqual(created);
       expect(await eventsFor(created.id)).toEqual(eventsBefore);
@@ -381,18 +369,18 @@ describe('the payments HTTP API', () => {
 
     it('when the signature is valid but the body breaks the rules, then it answers 400 naming the field and nothing changes', async () => {
       const created = await createdPending();
-      const error = expectError(await sendCallback(t.baseUrl, created.id, { result: 'SUCCESS', paidAmount: created.amount }), 400, 'VALIDATION_FAILED');
+      const error = expectError(await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', paidAmount: created.amount }), 400, 'VALIDATION_FAILED');
       expect(error.message).toContain('transactionId');
       expect((await getPayment(created.id)).body.status).toBe('PENDING');
     });
 
     it('when the callback is for an unknown payment, then it answers 404 NOT_FOUND', async () => {
-      expectError(await sendCallback(t.baseUrl, 'pay_doesNotExist0000000000', { result: 'FAILED' }), 404, 'NOT_FOUND');
+      expectError(await sendCallback(suite.t.baseUrl, 'pay_doesNotExist0000000000', { result: 'FAILED' }), 404, 'NOT_FOUND');
     });
 
     it('when paidAmount differs from amount, then it answers 409, the payment is not PAID and the mismatch is recorded in payment_events', async () => {
       const created = await createdPending({ amount: 1999 });
-      const res = await sendCallback(t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-short', paidAmount: 1000 });
+      const res = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-short', paidAmount: 1000 });
       const error = expectError(res, 409, 'CONFLICT');
       expect(error.message).toMatch(/1000/);
       expect((await getPayment(created.id)).body).toEqual(created);
@@ -408,7 +396,7 @@ describe('the payments HTTP API', () => {
 
     it('when a FAILED callback arrives, then the payment becomes FAILED with closedAt and no paidAt', async () => {
       const created = await createdPending();
-      const res = await sendCallback(t.baseUrl, created.id, { result: 'FAILED' });
+      const res = await sendCallback(suite.t.baseUrl, created.id, { result: 'FAILED' });
       expect(res.status).toBe(200);
       expect(res.body).toEqual({ ...created, status: 'FAILED', closedAt: expect.stringMatching(ISO_UTC_MS) });
       expect((await eventsFor(created.id)).filter((e) => e.to_status === 'FAILED')).toEqual([
@@ -416,10 +404,10 @@ describe('the payments HTTP API', () => {
       ]);
 
       // Repeating FAILED changes nothing; a SUCCESS after FAILED is a conflict, not a payment.
-      const repeat = await sendCallback(t.baseUrl, created.id, { result: 'FAILED' });
+      const repeat = await sendCallback(suite.t.baseUrl, created.id, { result: 'FAILED' });
       expect(repeat.status).toBe(200);
       expect(repeat.body).toEqual(res.body);
-      expectError(await sendCallback(t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'too-late', paidAmount: created.amount }), 409, 'CONFLICT');
+      expectError(await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'too-late', paidAmount: created.amount }), 409, 'CONFLICT');
       expect((await getPayment(created.id)).body).toEqual(res.body);
     });
 
@@ -436,7 +424,7 @@ describe('the payments HTTP API', () => {
       );
       expect(closed.closedAt).toMatch(ISO_UTC_MS);
 
-      const res = await sendCallback(t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-late', paidAmount: created.amount });
+      const res = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-late', paidAmount: created.amount });
       expect(res.status).toBe(200);
       expect(res.body).toEqual({ ...closed, status: 'PAID_AFTER_CLOSE', transactionId: 'wx-late', paidAt: expect.stringMatching(ISO_UTC_MS) });
       expect(Date.parse(res.body.paidAt)).toBeGreaterThanOrEqual(Date.parse(closed.closedAt));
@@ -447,7 +435,7 @@ describe('the payments HTTP API', () => {
       ]);
 
       // And a repeat of the late callback is idempotent too.
-      const repeat = await sendCallback(t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-late', paidAmount: created.amount });
+      const repeat = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-late', paidAmount: created.amount });
       expect(repeat.status).toBe(200);
       expect(repeat.body).toEqual(res.body);
     });
@@ -455,13 +443,13 @@ describe('the payments HTTP API', () => {
 
   describe('ops endpoints', () => {
     it('when the process is alive, then /healthz answers 200', async () => {
-      const res = await request(t.baseUrl, 'GET', '/healthz');
+      const res = await request(suite.t.baseUrl, 'GET', '/healthz');
       expect(res.status).toBe(200);
       expect(res.body).toEqual({ status: 'ok' });
     });
 
     it('when the database and the broker answer, then /readyz answers 200 with both ok', async () => {
-      const res = await request(t.baseUrl, 'GET', '/readyz');
+      const res = await request(suite.t.baseUrl, 'GET', '/readyz');
       expect(res.status).toBe(200);
       expect(res.body).toEqual({ status: 'ready', checks: { database: 'ok', broker: 'ok' } });
     });
