@@ -79,10 +79,6 @@ export function createPaymentsService(deps: {
     return channel;
   }
 
-  async function afterCommit(pending: PendingOutboxMessage | undefined): Promise<void> {
-    await outbox.flush([pending]);
-  }
-
   /**
    * Inserts the payments, their 'created' events and one outbox row with their timers in one
    * transaction. Throws on a duplicate (merchant, order). Publish the timers after commit.
@@ -268,7 +264,7 @@ export function createPaymentsService(deps: {
         },
         deps.onLockRetry,
       );
-      await afterCommit(notifications);
+      await outbox.flush([notifications]);
       if (conflict) throw conflict;
       return row;
     },
