@@ -1,6 +1,7 @@
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib';
 import type { Logger } from '../shared/logger';
 import { UnavailableError } from '../shared/errors';
+import { createAckCoalescer, type AckCoalescer } from './ack-coalescer';
 
 export interface Delivery {
   message: ConsumeMessage;
@@ -67,6 +68,8 @@ export function createBroker(deps: {
   const { logger } = deps;
   const setups: Array<(channel: Channel) => Promise<void>> = [];
   const consumers = new Set<Consumer>();
+  /** Per open consumer channel, including cancelled consumers still settling their last batch. */
+  const allAcks = new Set<AckCoalescer>();
   let connection: ChannelModel | undefined;
   let publisher: ConfirmChannel | undefined;
   let blocked = false;
@@ -104,29 +107,29 @@ export function createBroker(deps: {
       }
     });
     await ch.prefetch(consumer.prefetch);
+    // Acks on a channel that has since closed are dropped: the broker redelivers those.
+    const acks = createAckCoalescer(ch, (err) => logger.warn('acks on a closed channel dropped', { queue: consumer.queue, error: String(err) }));
     consumer.channel = ch;
+    allAcks.add(acks);
+    ch.on('close', () => allAcks.delete(acks));
     const reply = await ch.consume(
       consumer.queue,
       (message) => {
         if (!message) return; // cancelled by the broker (queue deleted); the close handler resubscribes
-        // Acks on a channel that has since closed are dropped: the broker redelivers those.
+        acks.delivered(message);
         let settled = false;
-        const settleOn = (fn: () => void) => () => {
+        const settleOn = (fn: (m: ConsumeMessage) => void) => () => {
           if (settled) return;
           settled = true;
-          try {
-            fn();
-          } catch (err) {
-            logger.warn('ack on a closed channel dropped', { queue: consumer.queue, error: String(err) });
-          }
+          fn(message);
         };
         consumer.onDelivery({
           message,
           get settled() {
             return settled;
           },
-          ack: settleOn(() => ch.ack(message)),
-          reject: settleOn(() => ch.reject(message, false)),
+          ack: settleOn(acks.ack),
+          reject: settleOn(acks.reject),
         });
       },
       { noAck: false },
@@ -286,6 +289,7 @@ export function createBroker(deps: {
     async close() {
       closing = true;
       if (reconnectTimer) clearTimeout(reconnectTimer);
+      for (const acks of allAcks) acks.flush();
       for (const consumer of consumers) await consumer.channel?.close().catch(() => undefined);
       await publisher?.close().catch(() => undefined);
       await connection?.close().catch(() => undefined);
