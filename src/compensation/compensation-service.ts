@@ -9,7 +9,7 @@ import type { Outbox } from '../outbox/outbox';
 import type { ParkingRepository, ParkedItemInput } from '../parking/parking-repository';
 import { toResource } from '../payments/payment-resource';
 import type { PaymentRow, PaymentsRepository } from '../payments/payments-repository';
-import type { PaymentTransitions } from '../payments/payment-transitions';
+import { StaleRowsError, type PaymentTransitions } from '../payments/payment-transitions';
 import { groupBy, mapWithConcurrency } from '../shared/concurrency';
 import type { Logger } from '../shared/logger';
 import { runWithCorrelationId } from '../shared/request-context';
@@ -126,12 +126,15 @@ export function createCompensationService(deps: {
     const closes = decisions.filter((i) => i.decision.kind === 'close');
     const ids = [...pays, ...closes].map((i) => i.payment.id);
     const correlationIds = new Map(decisions.map((i) => [i.payment.id, i.timers[0]?.delivery.message.properties.correlationId as string | undefined]));
-    const { changed, notifications } = await withLockRetry(
+    // Settle on the rows read before the channel calls: the conditional UPDATE locks them and
+    // says whether any changed since. One UPDATE locks in ascending id order by itself, two do
+    // not, so a batch with both pays and closes locks all its rows first instead.
+    const settle = (lockFirst: boolean) => withLockRetry(
       deps.db,
       config.database.deadlockRetries,
       async (trx) => {
-        const locked = await repository.lockByIds(trx, ids);
-        const byId = new Map(locked.map((r) => [r.id, r]));
+        const rows = lockFirst ? await repository.lockByIds(trx, ids) : decisions.map((i) => i.payment);
+        const byId = new Map(rows.map((r) => [r.id, r]));
         const at = new Date(now());
         const paid = await deps.transitions.apply(trx, {
           rows: pays.map((i) => byId.get(i.payment.id)).filter((r): r is PaymentRow => r !== undefined),
@@ -140,6 +143,7 @@ export function createCompensationService(deps: {
           at,
           correlationIds,
           transactionIds: new Map(pays.map((i) => [i.payment.id, (i.decision as { transactionId: string }).transactionId])),
+          readUnlocked: !lockFirst,
         });
         const closed = await deps.transitions.apply(trx, {
           rows: closes.map((i) => byId.get(i.payment.id)).filter((r): r is PaymentRow => r !== undefined),
@@ -147,6 +151,7 @@ export function createCompensationService(deps: {
           cause: 'timeout',
           at,
           correlationIds,
+          readUnlocked: !lockFirst,
         });
         for (const row of [...paid.changed, ...closed.changed]) {
           metrics.timerLateness.observe(Math.max(0, at.getTime() - new Date(row.expires_at).getTime()) / 1000);
@@ -158,6 +163,12 @@ export function createCompensationService(deps: {
         logger.warn('settlement transaction retried after a lock conflict', { attempt, errno: (err as { errno?: number }).errno });
       },
     );
+    const { changed, notifications } = await settle(pays.length > 0 && closes.length > 0).catch((err: unknown) => {
+      if (!(err instanceof StaleRowsError)) throw err;
+      // A callback (or a duplicate timer) settled one of them meanwhile: read them again, locked.
+      logger.info('settling again with locked rows', { paymentIds: decisions.map((i) => i.payment.public_id), error: err.message });
+      return settle(true);
+    });
     await deps.parking.park(toPark);
     for (const t of settledTimers) t.delivery.ack();
     // One line per settled payment, carrying the correlation id of the request that created it.

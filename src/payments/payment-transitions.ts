@@ -11,7 +11,15 @@ import type { PaymentRow, PaymentsRepository } from './payments-repository';
 export type TransitionName = keyof typeof TRANSITIONS;
 
 export interface TransitionRequest {
-  rows: PaymentRow[]; // locked by the caller, in this transaction
+  /** Locked by the caller in this transaction, or read before it when `readUnlocked` is set. */
+  rows: PaymentRow[];
+  /**
+   * The rows were read before the transaction, without a lock. The conditional UPDATE then
+   * locks them; if one is no longer in the `from` state, apply throws StaleRowsError and the
+   * caller settles again with locked rows. A row still in the state it was read in is unchanged,
+   * because states only move forward and every change of a payment is a transition.
+   */
+  readUnlocked?: boolean;
   transition: TransitionName;
   cause: TransitionCause;
   at: Date;
@@ -27,6 +35,9 @@ export interface TransitionResult {
   notifications: PendingOutboxMessage | undefined;
 }
 
+/** Some rows read without a lock changed before the UPDATE; the transaction must roll back. */
+export class StaleRowsError extends Error {}
+
 /**
  * The single place a payment changes state: one conditional UPDATE per target state, one audit
  * row per transition, and a merchant notification in the same transaction.
@@ -41,8 +52,9 @@ export function createPaymentTransitions(deps: { repository: PaymentsRepository;
         at: request.at,
         transactionIds: request.transactionIds,
       });
-      // The rows are locked, so every candidate must have changed; anything else is a bug.
       if (affected !== candidates.length) {
+        if (request.readUnlocked) throw new StaleRowsError(`transition ${request.transition}: ${candidates.length - affected} of ${candidates.length} rows changed since they were read`);
+        // The rows are locked, so every candidate must have changed; anything else is a bug.
         throw new Error(`transition ${request.transition}: expected ${candidates.length} rows, updated ${affected}`);
       }
       const changed = candidates.map((r) => ({

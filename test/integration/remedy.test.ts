@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { paymentBody, request } from '../helpers/api';
+import { paymentBody, request, sendCallback } from '../helpers/api';
 import { eventsOf, internalIdOf, openTestDatabase } from '../helpers/fixtures';
 import { startSimulator, type TestSimulator } from '../helpers/simulator';
 import { TEST_ADMIN_TOKEN, deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
@@ -96,6 +96,23 @@ describe('remedy: ask the channel before closing', () => {
     expect(after.body.items.find((i: { id: number }) => i.id === item.id)).toBeUndefined();
     const lastQuery = (await sim.calls(p.id)).filter((c) => c.op === 'query').pop();
     expect(lastQuery!.attempt).toBe(1);
+  });
+
+  it('when a callback pays the payment while the channel is being asked, then the worker settles again with locked rows and leaves it PAID', async () => {
+    // The worker read the payment PENDING before asking the channel; the callback lands in between.
+    const p = await createDue(1, { answers: [{ kind: 'slow', ms: 800 }, { kind: 'not_paid' }] });
+    await waitFor('the channel query', async () => (await sim.calls(p.id)).length > 0, 10000, 20);
+    const callback = await sendCallback(t.baseUrl, p.id, { result: 'SUCCESS', transactionId: 'wx-race-1', paidAmount: p.amount });
+    expect(callback.body.status).toBe('PAID');
+    await waitFor('the stale settlement to be noticed', () => t.logs.some((l) => l.includes('"settling again with locked rows"') && l.includes(p.id)), 10000, 20);
+    await waitFor('the timer to be acked', async () => (await t.app.broker.withChannel((ch) => ch.checkQueue(t.app.names.compensationQueue))).messageCount === 0, 5000, 50);
+    expect((await statusOf(p.id)).status).toBe('PAID');
+    const events = await eventsOf(db, [await internalIdOf(db, p.id)]);
+    expect(events.map((e) => [e.from_status, e.to_status, e.cause])).toEqual([
+      [null, 'PENDING', 'created'],
+      ['PENDING', 'PAID', 'callback'],
+    ]);
+    expect(t.logs.filter((l) => l.includes('"payment settled"') && l.includes(p.id))).toEqual([]);
   });
 
   it('when one channel is slower than its timeout, then another channel’s payments due at the same time settle without waiting for it', async () => {
