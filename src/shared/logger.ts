@@ -13,9 +13,16 @@ const addCorrelationId = winston.format((info) => {
 /**
  * stdout, written once per event-loop turn: a settled batch logs a line per payment, and one
  * write for the lot costs far less than hundreds (each is a system call). Whatever is still
- * buffered is written at exit (stdout to a file or pipe is synchronous on Linux).
+ * buffered is written at exit (stdout to a file or pipe is synchronous on Linux). One buffer per
+ * process, shared by every logger: lines keep their order and there is one exit hook.
  */
+let sharedStdout: Writable | undefined;
 function bufferedStdout(): Writable {
+  sharedStdout ??= createBufferedStdout();
+  return sharedStdout;
+}
+
+function createBufferedStdout(): Writable {
   let lines: string[] = [];
   let bytes = 0;
   let scheduled = false;
