@@ -33,9 +33,21 @@ const CREATE_MAX_WAITING = 2000;
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
+/** Random bytes drawn 4 KiB at a time: one system call per 256 ids, not one per id. */
+let randomPool = Buffer.alloc(0);
+let randomOffset = 0;
+function random128Hex(): string {
+  if (randomOffset + 16 > randomPool.length) {
+    randomPool = randomBytes(4096);
+    randomOffset = 0;
+  }
+  randomOffset += 16;
+  return randomPool.toString('hex', randomOffset - 16, randomOffset);
+}
+
 /** An opaque, non-sequential id: "pay_" and 22 base62 characters from 128 random bits. */
 export function generatePublicId(): string {
-  let n = BigInt(`0x${randomBytes(16).toString('hex')}`);
+  let n = BigInt(`0x${random128Hex()}`);
   let out = '';
   for (let i = 0; i < 22; i++) {
     out += BASE62[Number(n % 62n)];

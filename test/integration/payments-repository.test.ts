@@ -1,0 +1,64 @@
+import type { Knex } from 'knex';
+import { createDatabase } from '../../src/infra/database';
+import { createPaymentsRepository, type NewPayment } from '../../src/payments/payments-repository';
+import { generatePublicId } from '../../src/payments/payments-service';
+import { testConfig } from '../helpers/test-app';
+
+// insertMany answers the new ids without reading them back when the server promises
+// consecutive auto-increment values; either way each id must belong to its own row.
+describe('payments repository: ids of a multi-row insert', () => {
+  const config = testConfig();
+  const merchant = `ids_${process.pid}_${Date.now()}`;
+  let db: Knex;
+  let spaced: Knex;
+
+  beforeAll(() => {
+    db = createDatabase({ config, poolMax: 2 });
+    // auto_increment_increment is a session variable: a pool whose sessions step by 3.
+    spaced = createDatabase({ config, poolMax: 1 });
+  });
+  afterAll(async () => {
+    await db('payments').where({ merchant_id: merchant }).delete();
+    await db.destroy();
+    await spaced.destroy();
+  });
+
+  const newPayments = (n: number, tag: string): NewPayment[] =>
+    Array.from({ length: n }, (_, k) => ({
+      public_id: generatePublicId(),
+      merchant_id: merchant,
+      order_id: `${tag}-${k}`,
+      amount: 100 + k,
+      currency: 'CNY',
+      channel: 'wechat',
+      status: 'PENDING',
+      request_hash: 'x'.repeat(64),
+      notify_url: null,
+      expires_at: new Date(Date.now() + 60000),
+      created_at: new Date(),
+    }));
+
+  async function insertAndCheck(runner: Knex, repository: ReturnType<typeof createPaymentsRepository>, tag: string): Promise<number[]> {
+    const payments = newPayments(25, tag);
+    const ids = await runner.transaction((trx) => repository.insertMany(trx, payments));
+    const rows: Array<{ id: number; public_id: string }> = await db('payments').select('id', 'public_id').whereIn('public_id', payments.map((p) => p.public_id));
+    const idOf = new Map(rows.map((r) => [r.public_id, Number(r.id)]));
+    expect(ids).toEqual(payments.map((p) => idOf.get(p.public_id)));
+    expect(new Set(ids).size).toBe(25);
+    return ids;
+  }
+
+  it('when the server hands out consecutive ids (MariaDB default), then the ids are computed and each matches its row', async () => {
+    await insertAndCheck(db, createPaymentsRepository({ db }), 'consecutive');
+  });
+
+  it('when the session steps auto-increment values by 3, then the computed ids step by 3 and still match', async () => {
+    await spaced.raw('SET SESSION auto_increment_increment = 3');
+    const ids = await insertAndCheck(spaced, createPaymentsRepository({ db: spaced }), 'step3');
+    expect(ids.slice(1).map((id, k) => id - (ids[k] as number))).toEqual(Array(24).fill(3));
+  });
+
+  it('when ids may interleave (MySQL 8 default), then they are read back by public id and match', async () => {
+    await insertAndCheck(db, createPaymentsRepository({ db, assumeInterleavedIds: true }), 'interleaved');
+  });
+});
