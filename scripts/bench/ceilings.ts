@@ -7,11 +7,11 @@
  *  - an express route that does nothing, behind its own nginx rendered from the service's template
  */
 import amqp from 'amqplib';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type mysql from 'mysql2/promise';
 import { startChild, stopChild, freePort } from './children';
-import { ROOT, checkAbort, log, run, sleep, spread, waitFor, type Spread } from './common';
+import { ROOT, checkAbort, defaultConfig, log, run, sleep, spread, waitFor, type Spread } from './common';
 import type { Context } from './context';
 import { AMQP_URL, benchPool, writeConfig } from './environment';
 import { deleteBenchTopology, openBenchBroker, openFastPublisher } from './timers';
@@ -101,7 +101,7 @@ async function brokerCeilings(ctx: Context): Promise<Pick<CeilingResults, 'publi
   const { publishSec } = ctx.sizes.ceilings;
   const queue = `${ctx.prefixes.ceiling}:ceiling:quorum`;
   const window = 1000;
-  const prefetch = (JSON.parse(readFileSync(path.join(ROOT, 'config', 'default.json'), 'utf8')) as { worker: { prefetch: number } }).worker.prefetch;
+  const prefetch = defaultConfig().worker.prefetch;
   const conn = await amqp.connect(AMQP_URL, { clientProperties: { connection_name: `bench ${ctx.runId} ceilings` } });
   const pub: number[] = [];
   const con: number[] = [];

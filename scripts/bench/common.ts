@@ -213,3 +213,8 @@ export async function httpText(url: string, timeoutMs = 3000): Promise<string> {
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
   return res.text();
 }
+
+/** config/default.json, the settings every bench app runs with under its bench overrides. */
+export function defaultConfig(): { worker: { prefetch: number; batchSize: number; batchWaitMs: number }; database: { poolMax: number } } {
+  return JSON.parse(readFileSync(path.join(ROOT, 'config', 'default.json'), 'utf8'));
+}

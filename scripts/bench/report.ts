@@ -7,7 +7,7 @@ import type { AccuracyRun } from './accuracy';
 import type { BatchJobResults, BatchPhase } from './batch-job';
 import type { CeilingResults } from './ceilings';
 import { barsWithSpread, groupedBars, histogram, lines, writeChart } from './charts';
-import { fmt, fmtSpread, log, spread } from './common';
+import { defaultConfig, fmt, fmtSpread, log, spread } from './common';
 import type { Context } from './context';
 import type { DrainResults, EndToEndRun } from './drain';
 import type { IntakeResults } from './intake';
@@ -71,6 +71,7 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
   md.push('');
   md.push('**Machine**: ' + `${machine.nproc} cores (${machine.cpuModel}), ${machine.memory} memory, ${machine.os}; Node ${machine.node}; RabbitMQ ${machine.rabbitmq} (Erlang ${machine.erlang}); ` + `MariaDB ${machine.mariadb.version ?? '?'}; ${machine.nginx}; commit ${machine.commit}.`);
   md.push('');
+  const defaults = defaultConfig();
   md.push(
     `**Settings**: everything co-located on this machine and on loopback (RabbitMQ, MariaDB, nginx, the app processes and the load generator share the ${machine.nproc} cores). MariaDB: ` +
       Object.entries(machine.mariadb)
@@ -78,7 +79,7 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
         .map(([k, v]) => `${k}=${v}`)
         .join(', ') +
       ' (the stack\'s flags: --innodb-flush-log-at-trx-commit=2 --skip-log-bin). RabbitMQ: the stack\'s single node with `dead_letter_worker_consumer_prefetch` 512. ' +
-      'Apps: `scripts/stack.sh up --api N --workers M` with NODE_ENV=production, config/default.json (worker prefetch 500, batch 200, batch wait 20 ms, db pool 10, log level info) plus a bench COMPENSATOR_CONFIG with the run\'s prefix, the queue type and channels on adapter `none`.',
+      `Apps: \`scripts/stack.sh up --api N --workers M\` with NODE_ENV=production, config/default.json (worker prefetch ${defaults.worker.prefetch}, batch ${defaults.worker.batchSize}, batch wait ${defaults.worker.batchWaitMs} ms, db pool ${defaults.database.poolMax}, log level info) plus a bench COMPENSATOR_CONFIG with the run\'s prefix, the queue type and channels on adapter \`none\`.`,
   );
   md.push('');
   const busiest = load.reduce((m, l) => Math.max(m, l.othersCores), 0);
