@@ -5,8 +5,31 @@ import { migrationSource } from '../db/migration-source';
 
 export type Database = Knex;
 
-/** Creates the knex pool and registers its close. Times are UTC with milliseconds. */
-export function createDatabase(deps: { config: Config; shutdown?: ShutdownRegistry; poolMax?: number }): Database {
+type Session = { query: (sql: string, cb: (err: Error | null, rows?: Array<Record<string, unknown>>) => void) => void };
+
+/** Per pool: the auto-increment step every session reported, or 'no' (see consecutiveIdStep). */
+const sessionIdSteps = new WeakMap<Database, Set<number | 'no'>>();
+
+/**
+ * The step between the ids one multi-row INSERT gets, if the server promises them consecutive:
+ * InnoDB's "traditional" (0) and "consecutive" (1) auto-increment lock modes do (MariaDB's
+ * default is 1); "interleaved" (2, MySQL 8's default) does not. Every new session reports its
+ * mode and auto_increment_increment; one that disagrees (a failover, a SET GLOBAL at runtime)
+ * turns this off for the pool for good. Undefined: read the ids back.
+ */
+export function consecutiveIdStep(db: Database): number | undefined {
+  const steps = sessionIdSteps.get(db);
+  if (!steps || steps.size !== 1) return undefined;
+  const [step] = steps;
+  return typeof step === 'number' ? step : undefined;
+}
+
+/**
+ * Creates the knex pool and registers its close. Times are UTC with milliseconds.
+ * `sessionSetup` runs on every new connection first (tests use it to vary session variables).
+ */
+export function createDatabase(deps: { config: Config; shutdown?: ShutdownRegistry; poolMax?: number; sessionSetup?: string }): Database {
+  const idSteps = new Set<number | 'no'>();
   const db = knex({
     client: 'mysql2',
     connection: {
@@ -18,12 +41,24 @@ export function createDatabase(deps: { config: Config; shutdown?: ShutdownRegist
     pool: {
       min: 0,
       max: deps.poolMax ?? deps.config.database.poolMax,
-      afterCreate: (conn: { query: (sql: string, cb: (err: Error | null) => void) => void }, done: (err: Error | null, conn: unknown) => void) => {
-        conn.query("SET time_zone = '+00:00'", (err) => done(err, conn));
+      afterCreate: (conn: Session, done: (err: Error | null, conn: unknown) => void) => {
+        const statements = [...(deps.sessionSetup ? [deps.sessionSetup] : []), "SET time_zone = '+00:00'"];
+        const next = (err: Error | null): void => {
+          if (err) return done(err, conn);
+          const sql = statements.shift();
+          if (sql) return conn.query(sql, next);
+          conn.query('SELECT @@innodb_autoinc_lock_mode AS mode, @@auto_increment_increment AS step', (probeErr, rows) => {
+            const row = rows?.[0];
+            idSteps.add(!probeErr && row && Number(row.mode) <= 1 ? Number(row.step) : 'no');
+            done(null, conn);
+          });
+        };
+        next(null);
       },
     },
     acquireConnectionTimeout: 10000,
   });
+  sessionIdSteps.set(db, idSteps);
   deps.shutdown?.register('database pool', () => db.destroy());
   return db;
 }

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Database } from '../infra/database';
+import { consecutiveIdStep, type Database } from '../infra/database';
 import type { PaymentStatus, TransitionCause } from './payment-states';
 
 export interface PaymentRow {
@@ -54,27 +54,6 @@ export function createPaymentsRepository(deps: {
   assumeInterleavedIds?: boolean;
 }) {
   const { db } = deps;
-
-  /**
-   * The step between the ids of one multi-row INSERT, when the server promises them
-   * consecutive: InnoDB's "traditional" (0) and "consecutive" (1) auto-increment lock modes do
-   * (MariaDB's default is 1), the "interleaved" mode (2, MySQL 8's default) does not. Asked once.
-   */
-  // Asked on the inserting transaction's own connection: a pool that is busy with transactions
-  // could keep another query waiting, and auto_increment_increment is per session.
-  async function askIdStep(trx: Knex.Transaction): Promise<number | undefined> {
-    if (deps.assumeInterleavedIds) return undefined;
-    const [rows] = (await trx.raw('SELECT @@innodb_autoinc_lock_mode AS mode, @@auto_increment_increment AS step')) as [Array<{ mode: number; step: number }>];
-    const row = rows[0];
-    return row && Number(row.mode) <= 1 ? Number(row.step) : undefined;
-  }
-  let idStep: Promise<number | undefined> | undefined;
-  const consecutiveIdStep = (trx: Knex.Transaction) =>
-    (idStep ??= askIdStep(trx).catch(() => {
-      idStep = undefined; // ask again next time; meanwhile read the ids back
-      return undefined;
-    }));
-
   return {
     async findById(id: number, runner: Runner = db): Promise<PaymentRow | undefined> {
       return runner<PaymentRow>('payments').where({ id }).first();
@@ -96,7 +75,8 @@ export function createPaymentsRepository(deps: {
     },
     /** One multi-row INSERT; returns the new ids in the order given. */
     async insertMany(trx: Knex.Transaction, payments: NewPayment[]): Promise<number[]> {
-      const step = payments.length > 1 ? await consecutiveIdStep(trx) : 1;
+      // Consecutive ids follow from the first; only interleaved ones must be read back.
+      const step = payments.length === 1 ? 1 : deps.assumeInterleavedIds ? undefined : consecutiveIdStep(db);
       const [firstId] = await trx('payments').insert(payments.map((p) => ({ ...p, updated_at: p.created_at })));
       if (step !== undefined) return payments.map((_, k) => Number(firstId) + k * step);
       // Interleaved ids: ask by the unique public id.

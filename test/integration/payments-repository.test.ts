@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { createDatabase } from '../../src/infra/database';
+import { consecutiveIdStep, createDatabase } from '../../src/infra/database';
 import { createPaymentsRepository, type NewPayment } from '../../src/payments/payments-repository';
 import { generatePublicId } from '../../src/payments/payments-service';
 import { testConfig } from '../helpers/test-app';
@@ -15,7 +15,7 @@ describe('payments repository: ids of a multi-row insert', () => {
   beforeAll(() => {
     db = createDatabase({ config, poolMax: 2 });
     // auto_increment_increment is a session variable: a pool whose sessions step by 3.
-    spaced = createDatabase({ config, poolMax: 1 });
+    spaced = createDatabase({ config, poolMax: 1, sessionSetup: 'SET SESSION auto_increment_increment = 3' });
   });
   afterAll(async () => {
     await db('payments').where({ merchant_id: merchant }).delete();
@@ -53,9 +53,36 @@ describe('payments repository: ids of a multi-row insert', () => {
   });
 
   it('when the session steps auto-increment values by 3, then the computed ids step by 3 and still match', async () => {
-    await spaced.raw('SET SESSION auto_increment_increment = 3');
     const ids = await insertAndCheck(spaced, createPaymentsRepository({ db: spaced }), 'step3');
     expect(ids.slice(1).map((id, k) => id - (ids[k] as number))).toEqual(Array(24).fill(3));
+  });
+
+  it('when the sessions of a pool report different steps (a failover, a SET GLOBAL), then ids are read back and match', async () => {
+    // A sequence makes the sessions alternate between steps 1 and 2, deterministically.
+    const sequence = `ids_step_seq_${process.pid}`;
+    await db.raw(`CREATE SEQUENCE IF NOT EXISTS ${sequence}`);
+    const mixed = createDatabase({ config, poolMax: 2, sessionSetup: `SET SESSION auto_increment_increment = 1 + MOD(NEXTVAL(${sequence}), 2)` });
+    try {
+      // Two transactions open at once: two sessions, one of each step.
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const first = mixed.transaction(async (trx) => {
+        await trx.raw('SELECT 1');
+        await held;
+      });
+      await mixed.transaction(async (trx) => {
+        await trx.raw('SELECT 1');
+        release();
+      });
+      await first;
+      expect(consecutiveIdStep(mixed)).toBeUndefined();
+      // Both sessions at once: a computed step would be wrong on one of them.
+      const repository = createPaymentsRepository({ db: mixed });
+      await Promise.all([insertAndCheck(mixed, repository, 'mixed-a'), insertAndCheck(mixed, repository, 'mixed-b')]);
+    } finally {
+      await mixed.destroy();
+      await db.raw(`DROP SEQUENCE IF EXISTS ${sequence}`);
+    }
   });
 
   it('when ids may interleave (MySQL 8 default), then they are read back by public id and match', async () => {
