@@ -78,11 +78,17 @@ function sh(cmd: string, args: string[]): string {
 async function describeMachine(): Promise<Machine> {
   let rabbitmq = 'unknown';
   let erlang = 'unknown';
+  let rabbitmqAtStart: Machine['rabbitmqAtStart'];
+  const mgmt = async <T>(api: string): Promise<T> => {
+    const res = await fetch(`${RABBITMQ_MGMT}/api/${api}`, { headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` }, signal: AbortSignal.timeout(5000) });
+    return (await res.json()) as T;
+  };
   try {
-    const res = await fetch(`${RABBITMQ_MGMT}/api/overview`, { headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` }, signal: AbortSignal.timeout(5000) });
-    const o = (await res.json()) as { rabbitmq_version?: string; erlang_version?: string };
+    const o = await mgmt<{ rabbitmq_version?: string; erlang_version?: string; queue_totals?: { messages?: number }; object_totals?: { queues?: number } }>('overview');
     rabbitmq = o.rabbitmq_version ?? rabbitmq;
     erlang = o.erlang_version ?? erlang;
+    const [node] = await mgmt<Array<{ uptime?: number; mem_used?: number }>>('nodes');
+    rabbitmqAtStart = { uptimeMin: (node?.uptime ?? 0) / 60000, memoryMb: (node?.mem_used ?? 0) / 1e6, messages: o.queue_totals?.messages ?? 0, queues: o.object_totals?.queues ?? 0 };
   } catch {
     // keep unknown
   }
@@ -99,6 +105,7 @@ async function describeMachine(): Promise<Machine> {
     mariadb: await serverSettings(),
     nginx: sh('/usr/sbin/nginx', ['-v']) || sh('nginx', ['-v']) || 'nginx (version unknown)',
     commit: `${sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']) || 'unknown'}${dirty}`,
+    rabbitmqAtStart,
   };
 }
 
