@@ -35,12 +35,12 @@ const CONNECT_TIMEOUT_MS = 10000;
 /** Capped low on purpose: timers wait while we are disconnected. */
 const MAX_BACKOFF_MS = 5000;
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string, makeError = (message: string): Error => new Error(message)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     promise,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out ${what} after ${ms} ms`)), ms);
+      timer = setTimeout(() => reject(makeError(`timed out ${what} after ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }
@@ -236,13 +236,7 @@ export function createBroker(deps: {
     },
     async publish(exchange, routingKey, content, options = {}) {
       // Bounded like the confirm: a socket that never drains must not stall every publisher.
-      if (drained) {
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new UnavailableError('broker did not take more data in time')), deps.publishTimeoutMs);
-        });
-        await Promise.race([drained, timeout]).finally(() => clearTimeout(timer));
-      }
+      if (drained) await withTimeout(drained, deps.publishTimeoutMs, 'waiting for the broker to take more data', (message) => new UnavailableError(message));
       const ch = publisher;
       if (!ch || blocked) throw new UnavailableError(blocked ? 'broker has blocked publishing' : 'broker is not connected');
       await new Promise<void>((resolve, reject) => {

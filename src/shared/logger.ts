@@ -17,11 +17,6 @@ const addCorrelationId = winston.format((info) => {
  * process, shared by every logger: lines keep their order and there is one exit hook.
  */
 let sharedStdout: Writable | undefined;
-function bufferedStdout(): Writable {
-  sharedStdout ??= createBufferedStdout();
-  return sharedStdout;
-}
-
 function createBufferedStdout(): Writable {
   let lines: string[] = [];
   let bytes = 0;
@@ -59,6 +54,6 @@ export function createLogger(options: { level: string; pretty?: boolean; stream?
   const format = pretty
     ? winston.format.combine(addCorrelationId(), winston.format.timestamp(), winston.format.colorize(), winston.format.simple())
     : winston.format.combine(addCorrelationId(), winston.format.timestamp(), winston.format.errors({ stack: true }), winston.format.json());
-  const transport = new winston.transports.Stream({ stream: options.stream ?? bufferedStdout() });
+  const transport = new winston.transports.Stream({ stream: options.stream ?? (sharedStdout ??= createBufferedStdout()) });
   return winston.createLogger({ level: options.level, format, transports: [transport] });
 }
