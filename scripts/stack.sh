@@ -76,6 +76,7 @@ DB_USER="${DB_USER:-compensator}"
 DB_PASSWORD="${DB_PASSWORD:-compensator}"
 
 RMQ_BIN=/usr/lib/rabbitmq/bin
+RMQ_ADVANCED_CONFIG="$REPO_ROOT/docker/rabbitmq/advanced.config"
 RMQ_DIR="$STACK_DIR/rabbitmq"
 RMQ_PIDFILE="$RMQ_DIR/rabbitmq-server.pid"   # wrapper script pid (we write it)
 RMQ_BEAM_PIDFILE="$RMQ_DIR/beam.pid"         # Erlang VM pid (RabbitMQ writes it)
@@ -327,8 +328,9 @@ management.tcp.ip = 127.0.0.1
 prometheus.tcp.port = $RABBITMQ_PROMETHEUS_PORT
 prometheus.tcp.ip = 127.0.0.1
 EOF
-  # DESIGN section 5: at-least-once dead-lettering worker prefetch.
-  echo '[{rabbit, [{dead_letter_worker_consumer_prefetch, 512}, {dead_letter_worker_publisher_confirm_timeout, 10000}]}].' >"$RMQ_DIR/etc/advanced.config"
+  # The same broker settings as the Docker image (dead-letter prefetch, confirm timeout,
+  # classic queue storage v2): one file, commented there.
+  cp "$RMQ_ADVANCED_CONFIG" "$RMQ_DIR/etc/advanced.config"
 }
 
 rmq_mgmt_answers() {
@@ -1065,7 +1067,7 @@ cluster_write_config() {
   chmod 400 "$cookie"
   : >"$CLUSTER_DIR/etc/rabbitmq-env.conf"
   echo '[rabbitmq_management,rabbitmq_prometheus].' >"$CLUSTER_DIR/etc/enabled_plugins"
-  echo '[{rabbit, [{dead_letter_worker_consumer_prefetch, 512}, {dead_letter_worker_publisher_confirm_timeout, 10000}]}].' >"$CLUSTER_DIR/etc/advanced.config"
+  cp "$RMQ_ADVANCED_CONFIG" "$CLUSTER_DIR/etc/advanced.config"
   for (( i = 1; i <= n; i++ )); do
     d="$(cluster_node_dir "$i")"
     mkdir -p "$d/mnesia" "$d/log"

@@ -467,6 +467,8 @@ grep -q 'rabbitmq_prometheus' docker/rabbitmq/enabled_plugins && grep -q 'rabbit
   || fail "docker/rabbitmq/enabled_plugins must enable rabbitmq_management and rabbitmq_prometheus"
 grep -Eq '\{dead_letter_worker_consumer_prefetch, *512\}' docker/rabbitmq/advanced.config \
   || fail "docker/rabbitmq/advanced.config must set dead_letter_worker_consumer_prefetch to 512"
+grep -Eq '\{classic_queue_default_version, *2\}' docker/rabbitmq/advanced.config \
+  || fail "docker/rabbitmq/advanced.config must set classic_queue_default_version to 2"
 if command -v erl >/dev/null 2>&1; then
   if out="$(erl -noshell -eval '
       Check = fun(F) -> case file:consult(F) of {ok, [_]} -> ok; Other -> io:format("~s: ~p~n", [F, Other]), error end end,

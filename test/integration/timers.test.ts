@@ -66,3 +66,32 @@ describe('payment timers through the delay levels', () => {
     expect(new Date(closedEvent!.at).getTime()).toBeGreaterThanOrEqual(deadline);
   });
 });
+
+describe('payment timers on classic queues (broker.queueType classic)', () => {
+  const config = testConfig({ broker: { queueType: 'classic' } });
+  const suite = useTestApp(config);
+
+  it('when a 3 s timer is due, then it passes both its classic delay levels and closes the payment no earlier than expiresAt', async () => {
+    const created = await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody({ timeoutSeconds: 3 }));
+    expect(created.status).toBe(201);
+    const closed = await waitFor('the classic-queue timer to close the payment', async () => {
+      const res = await request(suite.t.baseUrl, 'GET', `/v1/payments/${created.body.id}`);
+      return res.body.status === 'CLOSED' ? res.body : undefined;
+    }, 15000, 50);
+    expect(Date.parse(closed.closedAt)).toBeGreaterThanOrEqual(Date.parse(closed.expiresAt));
+  });
+
+  it('the delay queues are classic queues with storage version 2, the broker default the stack and the Docker image set', async () => {
+    const { managementUrl } = config.broker;
+    const url = new URL(managementUrl);
+    const auth = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    const queue = suite.t.app.names.delayQueue(1);
+    // The management API fills backing_queue_status on its next stats emission: poll for it.
+    const info = await waitFor('the delay queue stats', async () => {
+      const res = await fetch(`${url.origin}/api/queues/%2F/${encodeURIComponent(queue)}`, { headers: { authorization: auth } });
+      const body = (await res.json()) as { type?: string; backing_queue_status?: { version?: number } };
+      return body.backing_queue_status?.version !== undefined ? body : undefined;
+    }, 15000, 200);
+    expect(info).toMatchObject({ type: 'classic', backing_queue_status: { version: 2 } });
+  });
+});
