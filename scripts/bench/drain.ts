@@ -4,9 +4,10 @@
  * at the same moment end to end through the delay levels (dead-lettering), quorum and classic.
  */
 import type mysql from 'mysql2/promise';
-import { distribution, httpText, log, popcount, promSum, sleep, spread, waitFor, type Spread } from './common';
+import path from 'node:path';
+import { STACK_DIR, cpuMsOf, distribution, httpText, log, popcount, promSum, readPid, sleep, spread, waitFor, type Spread } from './common';
 import type { Context } from './context';
-import { RABBITMQ_PROMETHEUS, appEnvironment, benchPool, stackUp } from './environment';
+import { RABBITMQ_PROMETHEUS, appEnvironment, appPids, benchPool, mariadbPid, stackUp } from './environment';
 import { insertPayments, openBenchBroker, openSchedulerPool, workerCounter } from './timers';
 
 export interface DrainRun {
@@ -23,6 +24,32 @@ export interface DrainRun {
   perSecondSpread: Spread;
   lockRetries: number;
   settled: number;
+  /**
+   * CPU time per settled payment (µs) of the workers, RabbitMQ and MariaDB, from the workers'
+   * readiness to the last settlement: what one settlement costs the whole machine, and so how
+   * many per second its cores can give at most.
+   */
+  cpuMicrosPerPayment: CpuPerPayment;
+}
+
+export interface CpuPerPayment {
+  workers: number;
+  rabbitmq: number;
+  mariadb: number;
+  total: number;
+}
+
+/** CPU ms so far of the stack's worker processes, RabbitMQ's VM and MariaDB. */
+function stackCpuMs(): { workers: number; rabbitmq: number; mariadb: number } {
+  const of = (pid: number | undefined) => (pid ? (cpuMsOf(pid) ?? 0) : 0);
+  const workers = [...appPids()].filter(([name]) => name.startsWith('worker-')).reduce((sum, [, pid]) => sum + of(pid), 0);
+  return { workers, rabbitmq: of(readPid(path.join(STACK_DIR, 'rabbitmq', 'beam.pid'))), mariadb: of(mariadbPid()) };
+}
+
+function cpuPerPayment(before: ReturnType<typeof stackCpuMs>, after: ReturnType<typeof stackCpuMs>, payments: number): CpuPerPayment {
+  const per = (k: keyof typeof before) => ((after[k] - before[k]) * 1000) / Math.max(1, payments);
+  const r = { workers: per('workers'), rabbitmq: per('rabbitmq'), mariadb: per('mariadb') };
+  return { ...r, total: r.workers + r.rabbitmq + r.mariadb };
 }
 
 export interface EndToEndRun {
@@ -92,7 +119,11 @@ async function drainWith(ctx: Context, pool: mysql.Pool, workers: number, tag: s
     ctx.memory.setScenario(`drain-${workers}w`);
     const started = Date.now();
     await stackUp(0, workers, env);
+    // From readiness on (process start-up is not settlement work): CPU and what was left to settle.
+    const cpuBefore = stackCpuMs();
+    const settledBefore = await workerCounter(workers, TRANSITIONS, CLOSED);
     await waitSettled(workers, 0, n, 600000);
+    const cpuAfter = stackCpuMs();
     const times = (await closedTimes(pool, merchantId)).sort((a, b) => a - b);
     const first = times[0] as number;
     const last = times[times.length - 1] as number;
@@ -112,8 +143,12 @@ async function drainWith(ctx: Context, pool: mysql.Pool, workers: number, tag: s
       perSecondSpread: spread(perSecond.length > 2 ? perSecond.slice(1, -1) : perSecond),
       lockRetries,
       settled: times.length,
+      cpuMicrosPerPayment: cpuPerPayment(cpuBefore, cpuAfter, n - settledBefore),
     };
-    log(`drain ${workers}w: ${r.settled} settled in ${drainSec.toFixed(2)} s = ${Math.round(r.settledPerSec)}/s (wall from start command ${r.wallSec.toFixed(1)} s), lock retries ${lockRetries}`);
+    const cpu = r.cpuMicrosPerPayment;
+    log(
+      `drain ${workers}w: ${r.settled} settled in ${drainSec.toFixed(2)} s = ${Math.round(r.settledPerSec)}/s (wall from start command ${r.wallSec.toFixed(1)} s), lock retries ${lockRetries}; CPU per payment: workers ${Math.round(cpu.workers)} µs, RabbitMQ ${Math.round(cpu.rabbitmq)} µs, MariaDB ${Math.round(cpu.mariadb)} µs`,
+    );
     return r;
   } finally {
     await bench.close();

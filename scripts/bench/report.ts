@@ -3,6 +3,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import type { AccuracyRun } from './accuracy';
 import type { BatchJobResults, BatchPhase } from './batch-job';
 import type { CeilingResults } from './ceilings';
@@ -220,13 +221,18 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
       `${fmt(drain.runs[0]?.payments)} PENDING payments inserted directly, their timers published with the service's DelayScheduler (2 bench connections) with a deadline in the past, so that they wait in the compensation queue before the workers start; adapter \`none\`. One run per worker count${ctx.quick ? '' : ' (100,000 payments each: long runs)'}; the spread is over the full seconds of the drain (per-second settlements, p25–p75).`,
     );
     md.push('');
-    md.push('| workers | settled | settled/s (first→last settlement) | per-second p25–p75 | drain time | wall from start command | ratio to by-id UPDATE ceiling | ratio to consume ceiling | lock retries |');
-    md.push('|---|---|---|---|---|---|---|---|---|');
+    md.push('| workers | settled | settled/s (first→last settlement) | per-second p25–p75 | drain time | wall from start command | ratio to by-id UPDATE ceiling | ratio to consume ceiling | CPU µs per payment: workers + RabbitMQ + MariaDB | what the cores allow at that cost | lock retries |');
+    md.push('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const d of drain.runs) {
+      const cpu = d.cpuMicrosPerPayment;
       md.push(
-        `| ${d.workers} | ${fmt(d.settled)} | **${fmt(d.settledPerSec)}** | ${fmt(d.perSecondSpread.p25)}–${fmt(d.perSecondSpread.p75)} | ${fmt(d.drainSec, 2)} s | ${fmt(d.wallSec, 1)} s | ${ceilings ? `${fmt((100 * d.settledPerSec) / ceilings.update.rate.median, 1)} %` : 'n/a'} | ${ceilings ? `${fmt((100 * d.settledPerSec) / ceilings.consume.rate.median, 1)} %` : 'n/a'} | ${d.lockRetries} |`,
+        `| ${d.workers} | ${fmt(d.settled)} | **${fmt(d.settledPerSec)}** | ${fmt(d.perSecondSpread.p25)}–${fmt(d.perSecondSpread.p75)} | ${fmt(d.drainSec, 2)} s | ${fmt(d.wallSec, 1)} s | ${ceilings ? `${fmt((100 * d.settledPerSec) / ceilings.update.rate.median, 1)} %` : 'n/a'} | ${ceilings ? `${fmt((100 * d.settledPerSec) / ceilings.consume.rate.median, 1)} %` : 'n/a'} | ${fmt(cpu.workers)} + ${fmt(cpu.rabbitmq)} + ${fmt(cpu.mariadb)} = ${fmt(cpu.total)} | ${fmt((os.cpus().length * 1e6) / cpu.total)}/s | ${d.lockRetries} |`,
       );
     }
+    md.push('');
+    md.push(
+      `"What the cores allow" is ${os.cpus().length} cores' worth of CPU time divided by what one settlement costs the worker, RabbitMQ and MariaDB together (from /proc, from the workers' readiness to the last settlement): the rate at which this co-located machine would have no CPU left for anything else. The raw ceilings are each measured alone, with the whole machine to themselves.`,
+    );
     md.push('');
   }
   if (e2e.length > 0) {

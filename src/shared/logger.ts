@@ -11,7 +11,7 @@ const addCorrelationId = winston.format((info) => {
 });
 
 /**
- * stdout, written once per event-loop turn: a settled batch logs a line per payment, and one
+ * stdout, written once per event-loop turn: a busy process logs many lines per turn, and one
  * write for the lot costs far less than hundreds (each is a system call). Whatever is still
  * buffered is written at exit (stdout to a file or pipe is synchronous on Linux). One buffer per
  * process, shared by every logger: lines keep their order and there is one exit hook.

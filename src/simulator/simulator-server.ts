@@ -16,6 +16,8 @@ export interface SimulatorCall {
   paymentId: string;
   orderId: string;
   attempt: number;
+  /** X-Request-Id: the correlation id of the request that created the payment. */
+  requestId: string | null;
   signed: boolean;
   at: string;
   answered: string;
@@ -31,6 +33,19 @@ export interface SimulatorCall {
 export function createSimulatorApp() {
   const scripts = new Map<string, Answer[]>();
   const calls: SimulatorCall[] = [];
+  function record(op: SimulatorCall['op'], req: express.Request, answered: string): void {
+    const payment = req.body as { id: string; orderId: string };
+    calls.push({
+      op,
+      paymentId: payment.id,
+      orderId: payment.orderId,
+      attempt: Number(req.header('x-compensator-attempt') ?? 0),
+      requestId: req.header('x-request-id') ?? null,
+      signed: Boolean(req.header('x-signature')),
+      at: new Date().toISOString(),
+      answered,
+    });
+  }
   const app = express();
   app.use(express.json({ limit: '64kb' }));
 
@@ -67,7 +82,7 @@ export function createSimulatorApp() {
   app.post('/orders/query', async (req, res) => {
     const payment = req.body as { id: string; orderId: string; merchantId: string; amount: number };
     const answer = nextAnswer([payment.id, payment.orderId, payment.merchantId, 'default']);
-    calls.push({ op: 'query', paymentId: payment.id, orderId: payment.orderId, attempt: Number(req.header('x-compensator-attempt') ?? 0), signed: Boolean(req.header('x-signature')), at: new Date().toISOString(), answered: answer.kind });
+    record('query', req, answer.kind);
     switch (answer.kind) {
       case 'paid':
         res.json({ status: 'PAID', transactionId: answer.transactionId ?? `sim-${payment.id}`, paidAmount: answer.paidAmount ?? payment.amount });
@@ -88,8 +103,7 @@ export function createSimulatorApp() {
   });
 
   app.post('/orders/close', (req, res) => {
-    const payment = req.body as { id: string; orderId: string };
-    calls.push({ op: 'close', paymentId: payment.id, orderId: payment.orderId, attempt: Number(req.header('x-compensator-attempt') ?? 0), signed: Boolean(req.header('x-signature')), at: new Date().toISOString(), answered: 'closed' });
+    record('close', req, 'closed');
     res.json({ closed: true });
   });
 

@@ -83,7 +83,13 @@ describe('npm run bench -- --quick', () => {
   });
 
   it('settles every payment of the drain and the end-to-end runs once, none early', () => {
-    for (const run of results.results.drain.runs) expect({ workers: run.workers, settled: run.settled }).toEqual({ workers: run.workers, settled: run.payments });
+    for (const run of results.results.drain.runs) {
+      expect({ workers: run.workers, settled: run.settled }).toEqual({ workers: run.workers, settled: run.payments });
+      // What a settlement cost each process was read from /proc (the workers did the work).
+      const cpu = run.cpuMicrosPerPayment;
+      expect([cpu.workers > 0, cpu.rabbitmq >= 0, cpu.mariadb >= 0]).toEqual([true, true, true]);
+      expect(cpu.total).toBeCloseTo(cpu.workers + cpu.rabbitmq + cpu.mariadb, 6);
+    }
     for (const run of results.results.endToEnd) {
       expect({ queueType: run.queueType, settled: run.settled, early: run.early }).toEqual({ queueType: run.queueType, settled: run.payments, early: 0 });
       expect(run.counterDeadLetterings).toBeGreaterThanOrEqual(run.expectedDeadLetterings);

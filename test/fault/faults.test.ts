@@ -7,6 +7,7 @@ import { DESTINATIONS, createTopologyNames } from '../../src/infra/broker-topolo
 import { createDatabase, migrateLatest } from '../../src/infra/database';
 import { createLogger } from '../../src/shared/logger';
 import { testConfig } from '../helpers/test-app';
+import { settledPayments } from '../helpers/logs';
 import { waitFor } from '../helpers/wait';
 import { assertAllSettledCorrectly, createPayments, startMerchant } from './fault-checks';
 import {
@@ -114,12 +115,12 @@ describe('faults: nothing lost, nothing settled twice or early', () => {
     await Promise.all([...apis, ...workers].map(waitReady));
     const { created } = await createPayments({ baseUrls: apis.map(urlOf), count: 2000, minTimeout: 6, maxTimeout: 8, notifyUrl: merchant.url, concurrency: 16 });
 
-    await waitFor('worker 0 to be settling', () => workers[0]!.logs().some((l) => l.includes('"payment settled"')), 60000, 20);
+    await waitFor('worker 0 to be settling', () => settledPayments(workers[0]!.logs()).length > 0, 60000, 20);
     workers[0]!.child.kill('SIGKILL');
     expect(await workers[0]!.exited).toBeNull();
 
     await assertAllSettledCorrectly(db, created.map((p) => p.id), { timeoutMs: 120000, merchant });
-    expect(workers[1]!.logs().some((l) => l.includes('"payment settled"'))).toBe(true);
+    expect(settledPayments(workers[1]!.logs()).length).toBeGreaterThan(0);
   });
 
   it('when the same timer is delivered twice, then the payment makes one transition', async () => {
@@ -142,7 +143,7 @@ describe('faults: nothing lost, nothing settled twice or early', () => {
       await broker.close();
     }
     await assertAllSettledCorrectly(db, created.map((p) => p.id), { timeoutMs: 60000 });
-    await waitFor('the duplicates to be consumed as no-ops', () => workers.flatMap((w) => w.logs()).filter((l) => l.includes('"payment settled"')).length === created.length, 30000);
+    await waitFor('the duplicates to be consumed as no-ops', () => settledPayments(workers.flatMap((w) => w.logs())).length === created.length, 30000);
   });
 
   it('when signed SUCCESS callbacks race their timers within 50 ms of the deadline, then every payment ends PAID or PAID_AFTER_CLOSE, consistent with payment_events', async () => {
@@ -179,7 +180,7 @@ describe('faults: nothing lost, nothing settled twice or early', () => {
     await Promise.all([...apis, ...workers].map(waitReady));
     const { created } = await createPayments({ baseUrls: apis.map(urlOf), count: 2000, minTimeout: 4, maxTimeout: 10, notifyUrl: merchant.url, concurrency: 16 });
 
-    await waitFor('worker 0 to be settling', () => workers[0]!.logs().some((l) => l.includes('"payment settled"')), 60000, 20);
+    await waitFor('worker 0 to be settling', () => settledPayments(workers[0]!.logs()).length > 0, 60000, 20);
     workers[0]!.child.kill('SIGTERM');
     expect(await workers[0]!.exited).toBe(0);
     expect(workers[0]!.logs().some((l) => l.includes('shutdown finished'))).toBe(true);

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { paymentBody, request, sendCallback } from '../helpers/api';
 import { TEST_ADMIN_TOKEN, deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
+import { settledPayments } from '../helpers/logs';
 import { waitFor } from '../helpers/wait';
 
 describe('operability: correlation ids, metrics, secrets and backlog', () => {
@@ -50,7 +51,7 @@ describe('operability: correlation ids, metrics, secrets and backlog', () => {
 
     await waitFor('the notification log line', () => lines((l) => l.message === 'notification delivered' && l.correlationId === requestId).length > 0, 15000);
     expect(lines((l) => l.message === 'payment created' && l.paymentId === created.body.id).map((l) => l.correlationId)).toEqual([requestId]);
-    expect(lines((l) => l.message === 'payment settled' && l.paymentId === created.body.id).map((l) => l.correlationId)).toEqual([requestId]);
+    expect(settledPayments(t.logs).filter((s) => s.paymentId === created.body.id).map((s) => s.correlationId)).toEqual([requestId]);
 
     const messages = tapped.filter((m) => m.content.toString().includes(`"paymentId":`) && m.properties.correlationId === requestId);
     const keys = messages.map((m) => m.fields.routingKey.split('.').slice(-3).join('.'));

@@ -3,6 +3,7 @@ import { paymentBody, request, sendCallback } from '../helpers/api';
 import { eventsOf, internalIdOf, openTestDatabase } from '../helpers/fixtures';
 import { startSimulator, type TestSimulator } from '../helpers/simulator';
 import { TEST_ADMIN_TOKEN, deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
+import { settledPayments } from '../helpers/logs';
 import { waitFor } from '../helpers/wait';
 
 describe('remedy: ask the channel before closing', () => {
@@ -31,11 +32,11 @@ describe('remedy: ask the channel before closing', () => {
     await deleteTestTopology(config);
   });
 
-  async function createDue(seconds: number, extra: Record<string, unknown> = {}) {
+  async function createDue(seconds: number, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
     const body = paymentBody({ timeoutSeconds: seconds, ...extra });
     await sim.script(body.orderId, (extra.answers as unknown[]) ?? [{ kind: 'not_paid' }]);
     delete (body as Record<string, unknown>).answers;
-    const res = await request(t.baseUrl, 'POST', '/v1/payments', body);
+    const res = await request(t.baseUrl, 'POST', '/v1/payments', body, headers);
     expect(res.status).toBe(201);
     return res.body as { id: string; expiresAt: string; amount: number };
   }
@@ -58,11 +59,11 @@ describe('remedy: ask the channel before closing', () => {
     expect(calls[0]!.signed).toBe(true);
   });
 
-  it('when the channel says NOT_PAID, then the order is closed at the channel once and the payment becomes CLOSED', async () => {
-    const p = await createDue(1);
+  it('when the channel says NOT_PAID, then the order is closed at the channel once and the payment becomes CLOSED, both calls carrying the create request id', async () => {
+    const p = await createDue(1, {}, { 'x-request-id': 'req-remedy-close-1' });
     await untilStatus(p.id, 'CLOSED');
     const calls = await sim.calls(p.id);
-    expect(calls.map((c) => c.op)).toEqual(['query', 'close']);
+    expect(calls.map((c) => [c.op, c.requestId])).toEqual([['query', 'req-remedy-close-1'], ['close', 'req-remedy-close-1']]);
   });
 
   it('when the channel errors twice and then says NOT_PAID, then it closes on the third attempt, each retry on schedule with attempts 1, 2, 3', async () => {
@@ -112,7 +113,7 @@ describe('remedy: ask the channel before closing', () => {
       [null, 'PENDING', 'created'],
       ['PENDING', 'PAID', 'callback'],
     ]);
-    expect(t.logs.filter((l) => l.includes('"payment settled"') && l.includes(p.id))).toEqual([]);
+    expect(settledPayments(t.logs).filter((s) => s.paymentId === p.id)).toEqual([]);
   });
 
   it('when one channel is slower than its timeout, then another channel’s payments due at the same time settle without waiting for it', async () => {

@@ -3,6 +3,7 @@ import { createDelayScheduler } from '../../src/delay/delay-scheduler';
 import { DESTINATIONS } from '../../src/infra/broker-topology';
 import { eventsOf, insertPendingPayments, openTestDatabase } from '../helpers/fixtures';
 import { deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
+import { settledPayments } from '../helpers/logs';
 import { waitFor } from '../helpers/wait';
 
 describe('compensation workers', () => {
@@ -46,7 +47,7 @@ describe('compensation workers', () => {
     expect(closedEvents.every((e) => new Date(e.at).getTime() >= deadline)).toBe(true);
 
     // Both workers took part, and neither hit (or logged) a deadlock or lock-wait timeout.
-    const settledBy = workers.map((w) => w.logs.filter((l) => l.includes('"payment settled"')).length);
+    const settledBy = workers.map((w) => settledPayments(w.logs).length);
     expect(settledBy.every((n) => n > 0)).toBe(true);
     expect(settledBy[0]! + settledBy[1]!).toBe(ids.length);
     for (const w of workers) {
@@ -123,9 +124,9 @@ describe('workers scale out', () => {
     await expectEachClosedOnce(await dueBacklog(workers[0]!, 1000));
 
     workers.push(await startTestApp(config));
-    const before = workers.map((w) => w.logs.filter((l) => l.includes('"payment settled"')).length);
+    const before = workers.map((w) => settledPayments(w.logs).length);
     await expectEachClosedOnce(await dueBacklog(workers[0]!, 1000));
-    const share = workers.map((w, i) => w.logs.filter((l) => l.includes('"payment settled"')).length - before[i]!);
+    const share = workers.map((w, i) => settledPayments(w.logs).length - before[i]!);
     expect(share[0]! + share[1]!).toBe(1000);
     expect(share[1]).toBeGreaterThan(0); // the new worker took part
   });

@@ -6,9 +6,11 @@ export type QueryResult =
   | { status: 'NOT_PAID' }
   | { status: 'UNKNOWN'; reason: string };
 
-/** Which attempt this is (1 for the timer itself), passed to the channel for its logs. */
+/** Passed to the channel for its logs: which attempt this is (1 for the timer itself), and the
+ * correlation id of the request that created the payment. */
 export interface QueryContext {
   attempt: number;
+  correlationId?: string;
 }
 
 /**
@@ -17,8 +19,11 @@ export interface QueryContext {
  */
 export interface ChannelAdapter {
   readonly name: string;
-  /** Whether queryOrder means anything; `none` closes without asking. */
-  readonly canQuery: boolean;
+  /**
+   * Whether there is a channel to call at all. `none` has none: the worker closes without asking
+   * and calls neither method (nor builds the payment resource they take).
+   */
+  readonly callsChannel: boolean;
   queryOrder(payment: PaymentResource, context: QueryContext): Promise<QueryResult>;
   /** Closes the order at the channel so the customer can no longer pay it. */
   closeOrder(payment: PaymentResource, context: QueryContext): Promise<void>;

@@ -21,6 +21,7 @@ export function createHttpAdapter(options: { name: string; baseUrl: string; time
         'content-type': 'application/json',
         'x-signature': createHmac('sha256', options.secret).update(body).digest('hex'),
         'x-compensator-attempt': String(context.attempt),
+        ...(context.correlationId ? { 'x-request-id': context.correlationId } : {}),
       },
       signal: AbortSignal.timeout(options.timeoutMs),
     });
@@ -35,7 +36,7 @@ export function createHttpAdapter(options: { name: string; baseUrl: string; time
 
   return {
     name: options.name,
-    canQuery: true,
+    callsChannel: true,
     async queryOrder(payment, context) {
       const answer = (await post('/orders/query', payment, context)) as Partial<{ status: string; transactionId: string; paidAmount: number; reason: string }>;
       switch (answer.status) {

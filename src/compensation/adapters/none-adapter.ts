@@ -4,7 +4,7 @@ import type { ChannelAdapter } from './channel-adapter';
 export function createNoneAdapter(): ChannelAdapter {
   return {
     name: 'none',
-    canQuery: false,
+    callsChannel: false,
     async queryOrder() {
       return { status: 'NOT_PAID' };
     },
