@@ -7,7 +7,7 @@ import type mysql from 'mysql2/promise';
 import { checkAbort, distribution, log, sleep, spread, waitFor, type Spread } from './common';
 import type { Context } from './context';
 import { NGINX_URL, appEnvironment, benchPool, stackUp } from './environment';
-import { createBodies, runLoad, type LoadResult } from './load';
+import { REQUEST_TIMEOUT_SEC, createBodies, runLoad, type LoadResult } from './load';
 import { insertPayments, openSchedulerPool, workerCounter } from './timers';
 
 export interface AccuracyRun {
@@ -63,43 +63,42 @@ async function viaDirect(ctx: Context, configFile: string, pool: mysql.Pool, mer
   return { created, achieved: created / ((Date.now() - t0) / 1000) };
 }
 
-export async function runAccuracy(ctx: Context, queueType: 'quorum' | 'classic'): Promise<AccuracyRun> {
+/**
+ * `direct`: the timer path alone (the target); `api`: end to end through nginx and 2 api
+ * replicas, whose intake then shares the two cores with the workers and the broker.
+ */
+export async function runAccuracy(ctx: Context, queueType: 'quorum' | 'classic', via: 'api' | 'direct'): Promise<AccuracyRun> {
   const s = ctx.sizes.accuracy;
   const configFile = queueType === 'quorum' ? ctx.configs.quorum : ctx.configs.classic;
-  const intake = ctx.results.intake as { byConcurrency?: Array<{ rate: Spread }> } | undefined;
-  const bestIntake = Math.max(0, ...(intake?.byConcurrency ?? []).map((c) => c.rate.median));
-  let via: 'api' | 'direct' = 'api';
-  if (ctx.accuracyVia === 'direct') via = 'direct';
-  // Through the API only with room to spare: during this scenario the same two cores also run
-  // the workers and a broker dead-lettering every hop (measured: 1,912 creates/s closed-loop
-  // sustained only 837/s here, with p99 lateness 12 s from the saturated machine).
-  else if (ctx.accuracyVia === 'auto' && intake && bestIntake < s.rate * 2.5) via = 'direct';
   await stackUp(via === 'api' ? 2 : 0, 2, appEnvironment(configFile, ctx.db));
-  ctx.memory.setScenario(`accuracy-${queueType}`);
+  ctx.memory.setScenario(`accuracy-${queueType}-${via}`);
   const pool = benchPool(ctx.db, 4);
-  const merchantId = `acc_${queueType}_${ctx.runId}`;
+  const merchantId = `acc_${queueType}_${via}_${ctx.runId}`;
   try {
-    const base = await workerCounter(2, 'compensator_transitions_total', { to: 'CLOSED' });
     const retriesBase = await workerCounter(2, 'compensator_db_lock_retries_total');
-    log(`accuracy ${queueType}: ${s.rate}/s for ${s.durationSec} s via ${via}, timeouts ${s.minTimeout}-${s.maxTimeout} s`);
+    log(`accuracy ${queueType} ${via}: ${s.rate}/s for ${s.durationSec} s via ${via}, timeouts ${s.minTimeout}-${s.maxTimeout} s`);
     const t0 = Date.now();
     const gen: { created: number; achieved: number; load?: LoadResult } = via === 'api' ? await viaApi(ctx, merchantId, s.rate, s.durationSec, s.minTimeout, s.maxTimeout) : await viaDirect(ctx, configFile, pool, merchantId, s.rate, s.durationSec, s.minTimeout, s.maxTimeout);
     const loadEnd = Date.now();
-    const [[row]] = (await pool.query('SELECT COUNT(*) AS n FROM payments WHERE merchant_id = ?', [merchantId])) as unknown as [[{ n: number }]];
-    const created = Number(row.n);
-    log(`accuracy ${queueType}: ${created} payments created in ${((loadEnd - t0) / 1000).toFixed(1)} s (${Math.round(gen.achieved)}/s); waiting for the last deadlines`);
-    // every deadline is at most maxTimeout after the load ended; allow 15 s more for settling
-    let seen = 0;
-    await waitFor(
+    const counts = async () => {
+      const [[row]] = (await pool.query("SELECT COUNT(*) AS total, COUNT(closed_at) AS closed FROM payments WHERE merchant_id = ?", [merchantId])) as unknown as [[{ total: number; closed: number }]];
+      return { total: Number(row.total), closed: Number(row.closed) };
+    };
+    log(`accuracy ${queueType} ${via}: ${(await counts()).total} payments created in ${((loadEnd - t0) / 1000).toFixed(1)} s (${Math.round(gen.achieved)}/s); waiting for the last deadlines`);
+    // Through the API, creates still in flight when the load stopped land within the request
+    // timeout. Every deadline is at most maxTimeout after its create; allow 15 s more for settling.
+    const settledFrom = loadEnd + (via === 'api' ? REQUEST_TIMEOUT_SEC * 1000 : 0);
+    const giveUpAt = settledFrom + (s.maxTimeout + 15) * 1000;
+    const last = await waitFor(
       'the accuracy payments to settle',
       async () => {
-        seen = (await workerCounter(2, 'compensator_transitions_total', { to: 'CLOSED' })) - base;
-        return seen >= created || Date.now() > loadEnd + (s.maxTimeout + 15) * 1000;
+        const c = await counts();
+        return (c.closed >= c.total && Date.now() >= settledFrom) || Date.now() > giveUpAt ? c : undefined;
       },
-      (s.maxTimeout + 20) * 1000,
+      giveUpAt - Date.now() + 5000,
       500,
     );
-    if (seen < created) log(`accuracy ${queueType}: the workers counted ${seen} of ${created} settlements when the wait ended`);
+    if (last.closed < last.total) log(`accuracy ${queueType} ${via}: ${last.closed} of ${last.total} settled when the wait ended`);
     const [rows] = await pool.query('SELECT status, expires_at, closed_at FROM payments WHERE merchant_id = ?', [merchantId]);
     const list = rows as Array<{ status: string; expires_at: Date; closed_at: Date | null }>;
     const closed = list.filter((r) => r.status === 'CLOSED' && r.closed_at);
@@ -139,7 +138,7 @@ export async function runAccuracy(ctx: Context, queueType: 'quorum' | 'classic')
       lockRetries: (await workerCounter(2, 'compensator_db_lock_retries_total')) - retriesBase,
     };
     log(
-      `accuracy ${queueType}: settled ${result.settled}/${created}, lateness p50 ${result.lateness.p50.toFixed(3)} s p99 ${result.lateness.p99.toFixed(3)} s max ${result.lateness.max.toFixed(3)} s, early ${result.early}`,
+      `accuracy ${queueType} ${via}: settled ${result.settled}/${result.created}, lateness p50 ${result.lateness.p50.toFixed(3)} s p99 ${result.lateness.p99.toFixed(3)} s max ${result.lateness.max.toFixed(3)} s, early ${result.early}`,
     );
     return result;
   } finally {

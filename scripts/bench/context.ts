@@ -57,5 +57,4 @@ export interface Context {
   /** What the scenarios measured, for the ratios of later ones. */
   results: Record<string, unknown>;
   notes: string[];
-  accuracyVia: 'auto' | 'api' | 'direct';
 }

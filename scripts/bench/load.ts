@@ -59,6 +59,9 @@ export function createBodies(options: CreateBodyOptions): { next: () => string; 
  * staggered over one second. Latency percentiles are computed from every response time
  * (autocannon's 'response' events), so they merge across instances.
  */
+/** autocannon's per-request timeout: a create still in flight when the load stops lands within it. */
+export const REQUEST_TIMEOUT_SEC = 10;
+
 export async function runLoad(options: {
   url: string;
   path: string;
@@ -78,7 +81,7 @@ export async function runLoad(options: {
       url: options.url,
       connections: rate ? Math.max(1, Math.ceil(share / 2)) : options.connections,
       duration: options.durationSec,
-      timeout: 10,
+      timeout: REQUEST_TIMEOUT_SEC,
       pipelining: 1,
       requests: [
         {

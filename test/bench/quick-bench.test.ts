@@ -55,6 +55,7 @@ describe('npm run bench -- --quick', () => {
       'drain (1 and 2 workers)',
       'end to end (quorum)',
       'accuracy (quorum)',
+      'accuracy (quorum, through the API)',
       'accuracy (classic)',
       'end to end (classic)',
       'batch-job',
@@ -96,8 +97,8 @@ describe('npm run bench -- --quick', () => {
     }
   });
 
-  it('settles every timer of the accuracy runs, none early, on both queue types', () => {
-    expect(results.results.accuracy.map((a: any) => a.queueType).sort()).toEqual(['classic', 'quorum']);
+  it('settles every timer of the accuracy runs, none early, on both queue types and through the API', () => {
+    expect(results.results.accuracy.map((a: any) => `${a.queueType} ${a.via}`).sort()).toEqual(['classic direct', 'quorum api', 'quorum direct']);
     for (const a of results.results.accuracy) {
       expect({ queueType: a.queueType, unsettled: a.unsettled, early: a.early, settled: a.settled > 0 }).toEqual({ queueType: a.queueType, unsettled: 0, early: 0, settled: true });
     }
