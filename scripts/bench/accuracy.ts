@@ -85,15 +85,21 @@ export async function runAccuracy(ctx: Context, queueType: 'quorum' | 'classic',
       return { total: Number(row.total), closed: Number(row.closed) };
     };
     log(`accuracy ${queueType} ${via}: ${(await counts()).total} payments created in ${((loadEnd - t0) / 1000).toFixed(1)} s (${Math.round(gen.achieved)}/s); waiting for the last deadlines`);
-    // Through the API, creates still in flight when the load stopped land within the request
-    // timeout. Every deadline is at most maxTimeout after its create; allow 15 s more for settling.
+    // Through the API, creates still in flight when the load stopped land later: wait at least
+    // the client's request timeout, and until the row count has held still for 2 s (the server
+    // may commit after the client gave up). Every deadline is at most maxTimeout after its
+    // create; allow 15 s more for settling.
     const settledFrom = loadEnd + (via === 'api' ? REQUEST_TIMEOUT_SEC * 1000 : 0);
     const giveUpAt = settledFrom + (s.maxTimeout + 15) * 1000;
+    let lastTotal = -1;
+    let totalSince = Date.now();
     const last = await waitFor(
       'the accuracy payments to settle',
       async () => {
         const c = await counts();
-        return (c.closed >= c.total && Date.now() >= settledFrom) || Date.now() > giveUpAt ? c : undefined;
+        if (c.total !== lastTotal) [lastTotal, totalSince] = [c.total, Date.now()];
+        const settled = c.closed >= c.total && Date.now() >= settledFrom && (via === 'direct' || Date.now() - totalSince >= 2000);
+        return settled || Date.now() > giveUpAt ? c : undefined;
       },
       giveUpAt - Date.now() + 5000,
       500,

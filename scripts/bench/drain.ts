@@ -5,7 +5,7 @@
  */
 import type mysql from 'mysql2/promise';
 import path from 'node:path';
-import { STACK_DIR, cpuMsOf, distribution, httpText, log, popcount, promSum, readPid, sleep, spread, waitFor, type Spread } from './common';
+import { STACK_DIR, cpuMsOf, distribution, fmt, httpText, log, popcount, promSum, readPid, sleep, spread, waitFor, type Spread } from './common';
 import type { Context } from './context';
 import { RABBITMQ_PROMETHEUS, appEnvironment, appPids, benchPool, mariadbPid, stackUp } from './environment';
 import { insertPayments, openBenchBroker, openSchedulerPool, workerCounter } from './timers';
@@ -32,24 +32,67 @@ export interface DrainRun {
   cpuMicrosPerPayment: CpuPerPayment;
 }
 
+/** Undefined where the process was not ours to read (a broker or database the stack did not start). */
 export interface CpuPerPayment {
-  workers: number;
-  rabbitmq: number;
-  mariadb: number;
-  total: number;
+  workers?: number;
+  rabbitmq?: number;
+  mariadb?: number;
+  total?: number;
 }
 
+type StackCpu = Record<'workers' | 'rabbitmq' | 'mariadb', number | undefined>;
+
 /** CPU ms so far of the stack's worker processes, RabbitMQ's VM and MariaDB. */
-function stackCpuMs(): { workers: number; rabbitmq: number; mariadb: number } {
-  const of = (pid: number | undefined) => (pid ? (cpuMsOf(pid) ?? 0) : 0);
-  const workers = [...appPids()].filter(([name]) => name.startsWith('worker-')).reduce((sum, [, pid]) => sum + of(pid), 0);
+function stackCpuMs(): StackCpu {
+  const of = (pid: number | undefined) => (pid ? cpuMsOf(pid) : undefined);
+  const workerMs = [...appPids()].filter(([name]) => name.startsWith('worker-')).map(([, pid]) => of(pid));
+  const workers = workerMs.length > 0 && workerMs.every((ms) => ms !== undefined) ? workerMs.reduce((a, b) => (a as number) + (b as number), 0) : undefined;
   return { workers, rabbitmq: of(readPid(path.join(STACK_DIR, 'rabbitmq', 'beam.pid'))), mariadb: of(mariadbPid()) };
 }
 
-function cpuPerPayment(before: ReturnType<typeof stackCpuMs>, after: ReturnType<typeof stackCpuMs>, payments: number): CpuPerPayment {
-  const per = (k: keyof typeof before) => ((after[k] - before[k]) * 1000) / Math.max(1, payments);
-  const r = { workers: per('workers'), rabbitmq: per('rabbitmq'), mariadb: per('mariadb') };
-  return { ...r, total: r.workers + r.rabbitmq + r.mariadb };
+/**
+ * Samples stackCpuMs every 50 ms while a drain runs, so that the CPU spent can be read for
+ * exactly the window the rate is measured over (first to last settlement): process start-up
+ * before the first settlement is not settlement work. (A second worker that is still starting
+ * when the first settles counts its start-up: about 0.6 s of CPU, a few µs per payment.)
+ */
+function startCpuSampler(intervalMs = 50) {
+  const samples: Array<{ at: number; cpu: StackCpu }> = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      samples.push({ at: Date.now(), cpu: stackCpuMs() });
+      await sleep(intervalMs);
+    }
+  })();
+  /** CPU ms of one process group at a moment, interpolated between the samples around it. */
+  const at = (t: number, key: keyof StackCpu): number | undefined => {
+    const known = samples.filter((s) => s.cpu[key] !== undefined);
+    const after = known.findIndex((s) => s.at >= t);
+    if (after <= 0) return undefined; // no sample before the moment, or none after it
+    const a = known[after - 1] as { at: number; cpu: StackCpu };
+    const b = known[after] as { at: number; cpu: StackCpu };
+    const [ca, cb] = [a.cpu[key] as number, b.cpu[key] as number];
+    return ca + ((cb - ca) * (t - a.at)) / Math.max(1, b.at - a.at);
+  };
+  return {
+    async stop(): Promise<void> {
+      running = false;
+      await loop;
+      samples.push({ at: Date.now(), cpu: stackCpuMs() });
+    },
+    /** CPU µs per payment of each group between two moments in which `payments` were settled. */
+    perPayment(from: number, to: number, payments: number): CpuPerPayment {
+      const per = (key: keyof StackCpu) => {
+        const a = at(from, key);
+        const b = at(to, key);
+        return a === undefined || b === undefined ? undefined : ((b - a) * 1000) / Math.max(1, payments);
+      };
+      const r = { workers: per('workers'), rabbitmq: per('rabbitmq'), mariadb: per('mariadb') };
+      const parts = [r.workers, r.rabbitmq, r.mariadb];
+      return { ...r, total: parts.every((p) => p !== undefined) ? parts.reduce((x, y) => (x as number) + (y as number), 0) : undefined };
+    },
+  };
 }
 
 export interface EndToEndRun {
@@ -118,12 +161,13 @@ async function drainWith(ctx: Context, pool: mysql.Pool, workers: number, tag: s
 
     ctx.memory.setScenario(`drain-${workers}w`);
     const started = Date.now();
-    await stackUp(0, workers, env);
-    // From readiness on (process start-up is not settlement work): CPU and what was left to settle.
-    const cpuBefore = stackCpuMs();
-    const settledBefore = await workerCounter(workers, TRANSITIONS, CLOSED);
-    await waitSettled(workers, 0, n, 600000);
-    const cpuAfter = stackCpuMs();
+    const sampler = startCpuSampler();
+    try {
+      await stackUp(0, workers, env);
+      await waitSettled(workers, 0, n, 600000);
+    } finally {
+      await sampler.stop();
+    }
     const times = (await closedTimes(pool, merchantId)).sort((a, b) => a - b);
     const first = times[0] as number;
     const last = times[times.length - 1] as number;
@@ -143,11 +187,12 @@ async function drainWith(ctx: Context, pool: mysql.Pool, workers: number, tag: s
       perSecondSpread: spread(perSecond.length > 2 ? perSecond.slice(1, -1) : perSecond),
       lockRetries,
       settled: times.length,
-      cpuMicrosPerPayment: cpuPerPayment(cpuBefore, cpuAfter, n - settledBefore),
+      // the window of the rate: first to last settlement (closed_at is the settling transaction's time)
+      cpuMicrosPerPayment: sampler.perPayment(first, last, times.length - 1),
     };
     const cpu = r.cpuMicrosPerPayment;
     log(
-      `drain ${workers}w: ${r.settled} settled in ${drainSec.toFixed(2)} s = ${Math.round(r.settledPerSec)}/s (wall from start command ${r.wallSec.toFixed(1)} s), lock retries ${lockRetries}; CPU per payment: workers ${Math.round(cpu.workers)} µs, RabbitMQ ${Math.round(cpu.rabbitmq)} µs, MariaDB ${Math.round(cpu.mariadb)} µs`,
+      `drain ${workers}w: ${r.settled} settled in ${drainSec.toFixed(2)} s = ${Math.round(r.settledPerSec)}/s (wall from start command ${r.wallSec.toFixed(1)} s), lock retries ${lockRetries}; CPU per payment: workers ${fmt(cpu.workers)} µs, RabbitMQ ${fmt(cpu.rabbitmq)} µs, MariaDB ${fmt(cpu.mariadb)} µs`,
     );
     return r;
   } finally {

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
- * `npm run bench -- --quick` inside `npm test`, so that CI keeps the benchmark from rotting.
+ * `npm run bench -- --quick --with-api-accuracy` inside `npm test`, so that CI keeps the benchmark from rotting.
  * It checks that every scenario ran and that what the benchmark reports is correct (everything
  * settled, nothing early, no deadlock for us); how fast is the benchmark's business, not this
  * test's. Runs last and alone (scripts/test.sh): it drives the stack's app ports and nginx.
@@ -17,8 +17,9 @@ interface BenchOutput {
 
 function runQuickBench(): Promise<BenchOutput> {
   return new Promise((resolve) => {
-    // dist/ is built by scripts/test.sh; `npm run bench` would build it again.
-    const child = spawn('npx', ['tsx', 'scripts/bench/run.ts', '--quick'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    // dist/ is built by scripts/test.sh; `npm run bench` would build it again. The API accuracy
+    // run is optional in the full bench; here it keeps that path from rotting.
+    const child = spawn('npx', ['tsx', 'scripts/bench/run.ts', '--quick', '--with-api-accuracy'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const keep = (chunk: Buffer) => {
       output += chunk.toString('utf8');
@@ -86,10 +87,10 @@ describe('npm run bench -- --quick', () => {
   it('settles every payment of the drain and the end-to-end runs once, none early', () => {
     for (const run of results.results.drain.runs) {
       expect({ workers: run.workers, settled: run.settled }).toEqual({ workers: run.workers, settled: run.payments });
-      // What a settlement cost each process was read from /proc (the workers did the work).
+      // What a settlement cost each process of the stack, read from /proc over the drain's window
+      // (undefined when a process could not be read).
       const cpu = run.cpuMicrosPerPayment;
-      expect([cpu.workers > 0, cpu.rabbitmq >= 0, cpu.mariadb >= 0]).toEqual([true, true, true]);
-      expect(cpu.total).toBeCloseTo(cpu.workers + cpu.rabbitmq + cpu.mariadb, 6);
+      expect([cpu.workers > 0, typeof cpu.rabbitmq, typeof cpu.mariadb, cpu.total >= cpu.workers]).toEqual([true, 'number', 'number', true]);
     }
     for (const run of results.results.endToEnd) {
       expect({ queueType: run.queueType, settled: run.settled, early: run.early }).toEqual({ queueType: run.queueType, settled: run.payments, early: 0 });

@@ -6,14 +6,20 @@ export interface SettledPayment {
 }
 
 /**
- * The payments named by a worker's "payments settled" log lines (one JSON line per settled batch
- * and state, listing its payments), in log order.
+ * The payments named by a worker's "payments settled" log lines (JSON lines, each listing up to
+ * 100 payments of one state), in log order. A line still being written (a child process's log
+ * file read while it runs) does not parse yet and is skipped.
  */
 export function settledPayments(logLines: string[]): SettledPayment[] {
   return logLines
     .filter((l) => l.includes('"payments settled"'))
     .flatMap((l) => {
-      const line = JSON.parse(l) as { status: string; payments: Array<Omit<SettledPayment, 'status'>> };
+      let line: { status: string; payments: Array<Omit<SettledPayment, 'status'>> };
+      try {
+        line = JSON.parse(l) as typeof line;
+      } catch {
+        return [];
+      }
       return line.payments.map((p) => ({ ...p, status: line.status }));
     });
 }

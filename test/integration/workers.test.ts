@@ -50,6 +50,9 @@ describe('compensation workers', () => {
     const settledBy = workers.map((w) => settledPayments(w.logs).length);
     expect(settledBy.every((n) => n > 0)).toBe(true);
     expect(settledBy[0]! + settledBy[1]!).toBe(ids.length);
+    // Batches of up to 500 are logged at most 100 payments a line (log drivers cap line length).
+    const settledLines = workers.flatMap((w) => w.logs.filter((l) => l.includes('"payments settled"')).map((l) => JSON.parse(l) as { count: number; payments: unknown[] }));
+    expect(settledLines.every((l) => l.count === l.payments.length && l.payments.length <= 100)).toBe(true);
     for (const w of workers) {
       expect(await lockRetries(w)).toBe(0);
       expect(w.logs.filter((l) => /deadlock|lock wait|lock conflict|ER_LOCK/i.test(l))).toEqual([]);
