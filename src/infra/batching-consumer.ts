@@ -7,10 +7,14 @@ export interface BatchingConsumer {
 }
 
 /**
- * Collects deliveries into batches of up to `batchSize`, or whatever arrived within
- * `batchWaitMs`, and hands each batch to `handleBatch`, which acks what it settled. A batch that
- * throws (database down) is retried in-process with capped backoff: its messages stay unacked
- * and are never requeued in a tight loop; if the process dies the broker redelivers them.
+ * Collects deliveries into batches and hands each batch to `handleBatch`, which acks what it
+ * settled. At most prefetch / batchSize batches run at once (group commit, as for creates): a
+ * delivery that finds a slot free waits only `batchWaitMs` for others to join it (0: the rest of
+ * the current socket read), while deliveries that arrive when every slot is busy wait for one
+ * to finish and then go together, up to `batchSize`. So a quiet queue settles at once and a
+ * backlog in full batches. A batch that throws (database down) is retried in-process with
+ * capped backoff: its messages stay unacked and are never requeued in a tight loop; if the
+ * process dies the broker redelivers them.
  */
 export async function startBatchingConsumer(deps: {
   broker: Broker;
@@ -23,8 +27,9 @@ export async function startBatchingConsumer(deps: {
   onBatch?: (size: number) => void;
 }): Promise<BatchingConsumer> {
   const { logger } = deps;
+  const maxInFlight = Math.max(1, Math.ceil(deps.prefetch / deps.batchSize));
   let buffer: Delivery[] = [];
-  let timer: NodeJS.Timeout | undefined;
+  let timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   let stopping = false;
   const inFlight = new Set<Promise<void>>();
 
@@ -46,28 +51,44 @@ export async function startBatchingConsumer(deps: {
     }
   }
 
-  function flush(): void {
-    if (timer) clearTimeout(timer);
+  function cancelTimer(): void {
+    if (timer === undefined) return;
+    if (deps.batchWaitMs > 0) clearTimeout(timer as NodeJS.Timeout);
+    else clearImmediate(timer as NodeJS.Immediate);
     timer = undefined;
+  }
+
+  function flush(): void {
+    cancelTimer();
     if (buffer.length === 0) return;
-    const batch = buffer;
-    buffer = [];
+    const batch = buffer.slice(0, deps.batchSize);
+    buffer = buffer.slice(batch.length);
     deps.onBatch?.(batch.length);
-    const p = runWithRetry(batch).finally(() => inFlight.delete(p));
+    const p = runWithRetry(batch).finally(() => {
+      inFlight.delete(p);
+      // What arrived while every slot was busy goes now.
+      if (buffer.length > 0) flushSoon();
+    });
     inFlight.add(p);
+  }
+
+  /** Starts a batch after the wait, if a slot is free; otherwise a finishing batch will. */
+  function flushSoon(): void {
+    if (timer !== undefined || inFlight.size >= maxInFlight) return;
+    timer = deps.batchWaitMs > 0 ? setTimeout(flush, deps.batchWaitMs) : setImmediate(flush);
   }
 
   const handle: ConsumerHandle = await deps.broker.consume(deps.queue, deps.prefetch, (delivery) => {
     buffer.push(delivery);
     if (buffer.length >= deps.batchSize) flush();
-    else timer ??= setTimeout(flush, deps.batchWaitMs);
+    else flushSoon();
   });
 
   return {
     async stop() {
       await handle.cancel();
       stopping = false; // buffered deliveries are still settled normally
-      flush();
+      while (buffer.length > 0) flush();
       stopping = true;
       await Promise.all([...inFlight]);
     },

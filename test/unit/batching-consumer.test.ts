@@ -1,0 +1,168 @@
+import { PassThrough } from 'node:stream';
+import type { ConsumeMessage } from 'amqplib';
+import type { Broker, Delivery } from '../../src/infra/broker';
+import { startBatchingConsumer } from '../../src/infra/batching-consumer';
+import { createLogger } from '../../src/shared/logger';
+
+/**
+ * The consumer's batching decisions, with an in-memory broker that hands deliveries over by hand
+ * (the broker's own behaviour, acks and redelivery, is tested against RabbitMQ in
+ * test/integration/broker-acks.test.ts).
+ */
+function fakeBroker() {
+  let onDelivery: ((d: Delivery) => void) | undefined;
+  let cancelled = false;
+  const broker = {
+    consume: async (_queue: string, _prefetch: number, handler: (d: Delivery) => void) => {
+      onDelivery = handler;
+      return {
+        cancel: async () => {
+          cancelled = true;
+        },
+      };
+    },
+  } as unknown as Broker;
+  const deliver = (n: number): Delivery => {
+    let settled = false;
+    const d: Delivery = {
+      message: { content: Buffer.from(String(n)) } as ConsumeMessage,
+      get settled() {
+        return settled;
+      },
+      ack: () => {
+        settled = true;
+      },
+      reject: () => {
+        settled = true;
+      },
+    };
+    onDelivery?.(d);
+    return d;
+  };
+  return { broker, deliver, cancelled: () => cancelled };
+}
+
+/** A handleBatch whose batches the test finishes by hand, recording what each held. */
+function controlledBatches() {
+  const batches: number[][] = [];
+  const finish: Array<(err?: Error) => void> = [];
+  const handleBatch = (deliveries: Delivery[]) => {
+    batches.push(deliveries.map((d) => Number(d.message.content.toString())));
+    return new Promise<void>((resolve, reject) =>
+      finish.push((err) => {
+        if (err) return reject(err);
+        for (const d of deliveries) d.ack();
+        resolve();
+      }),
+    );
+  };
+  return { batches, finish, handleBatch };
+}
+
+const logger = createLogger({ level: 'error', stream: new PassThrough() });
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met within 2 s');
+    await turn();
+  }
+}
+
+describe('startBatchingConsumer (group commit of deliveries)', () => {
+  it('when a delivery arrives at an idle consumer with batchWaitMs 0, then its batch starts in the next turn, without a timer', async () => {
+    const { broker, deliver } = fakeBroker();
+    const { batches, finish, handleBatch } = controlledBatches();
+    await startBatchingConsumer({ broker, queue: 'q', prefetch: 20, batchSize: 10, batchWaitMs: 0, logger, handleBatch });
+    deliver(1);
+    deliver(2); // the same socket read: joins the batch
+    expect(batches).toEqual([]);
+    await turn();
+    expect(batches).toEqual([[1, 2]]);
+    finish[0]?.();
+  });
+
+  it('when every slot is busy, then later deliveries wait and go together as one batch once a slot frees', async () => {
+    const { broker, deliver } = fakeBroker();
+    const { batches, finish, handleBatch } = controlledBatches();
+    // prefetch 6 / batchSize 3: two batches at once
+    await startBatchingConsumer({ broker, queue: 'q', prefetch: 6, batchSize: 3, batchWaitMs: 0, logger, handleBatch });
+    deliver(1);
+    await turn();
+    deliver(2);
+    await turn();
+    expect(batches).toEqual([[1], [2]]);
+    deliver(3);
+    deliver(4);
+    await turn();
+    await turn();
+    expect(batches).toHaveLength(2); // both slots busy: 3 and 4 wait
+    finish[0]?.();
+    await until(() => batches.length === 3);
+    expect(batches[2]).toEqual([3, 4]);
+    finish[1]?.();
+    finish[2]?.();
+  });
+
+  it('when batchSize deliveries are buffered, then they start at once as a full batch', async () => {
+    const { broker, deliver } = fakeBroker();
+    const { batches, finish, handleBatch } = controlledBatches();
+    await startBatchingConsumer({ broker, queue: 'q', prefetch: 10, batchSize: 3, batchWaitMs: 60_000, logger, handleBatch });
+    deliver(1);
+    deliver(2);
+    expect(batches).toEqual([]);
+    deliver(3);
+    expect(batches).toEqual([[1, 2, 3]]);
+    finish[0]?.();
+  });
+
+  it('when batchWaitMs is set, then a lone delivery waits that long for others before its batch starts', async () => {
+    const { broker, deliver } = fakeBroker();
+    const { batches, finish, handleBatch } = controlledBatches();
+    await startBatchingConsumer({ broker, queue: 'q', prefetch: 10, batchSize: 5, batchWaitMs: 30, logger, handleBatch });
+    const t0 = Date.now();
+    deliver(1);
+    await turn();
+    expect(batches).toEqual([]);
+    await until(() => batches.length === 1);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
+    finish[0]?.();
+  });
+
+  it('when a batch fails, then it is retried with only the deliveries it did not settle', async () => {
+    const { broker, deliver } = fakeBroker();
+    const batches: number[][] = [];
+    let calls = 0;
+    const handleBatch = async (deliveries: Delivery[]) => {
+      batches.push(deliveries.map((d) => Number(d.message.content.toString())));
+      if (calls++ === 0) {
+        deliveries[0]?.ack(); // settled before the failure
+        throw new Error('database down');
+      }
+      for (const d of deliveries) d.ack();
+    };
+    await startBatchingConsumer({ broker, queue: 'q', prefetch: 10, batchSize: 5, batchWaitMs: 0, logger, handleBatch });
+    deliver(1);
+    deliver(2);
+    await until(() => batches.length === 2);
+    expect(batches).toEqual([[1, 2], [2]]);
+  });
+
+  it('when stopped, then it cancels the subscription, settles what is buffered at once and waits for it', async () => {
+    const { broker, deliver, cancelled } = fakeBroker();
+    const { batches, finish, handleBatch } = controlledBatches();
+    const consumer = await startBatchingConsumer({ broker, queue: 'q', prefetch: 10, batchSize: 5, batchWaitMs: 60_000, logger, handleBatch });
+    const buffered = [deliver(1), deliver(2)];
+    expect(batches).toEqual([]); // waiting for more, up to a minute
+    let stopped = false;
+    const stopping = consumer.stop().then(() => {
+      stopped = true;
+    });
+    await until(() => batches.length === 1);
+    expect([cancelled(), batches[0], stopped]).toEqual([true, [1, 2], false]);
+    finish[0]?.();
+    await stopping;
+    expect(buffered.map((d) => d.settled)).toEqual([true, true]);
+  });
+});
