@@ -228,7 +228,7 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
     }
     md.push('');
     md.push(
-      `"What the cores allow" is ${os.cpus().length} cores' worth of CPU time divided by what one settlement costs the worker, RabbitMQ and MariaDB together (from /proc, from the workers' readiness to the last settlement): the rate at which this co-located machine would have no CPU left for anything else. The raw ceilings are each measured alone, with the whole machine to themselves.`,
+      `"What the cores allow" is ${os.cpus().length} cores' worth of CPU time divided by what one settlement costs the worker, RabbitMQ and MariaDB together (from /proc, sampled every 50 ms and read at the first and the last settlement): the rate at which this co-located machine would have no CPU left for anything else. The raw ceilings are each measured alone, with the whole machine to themselves.`,
     );
     md.push('');
   }
