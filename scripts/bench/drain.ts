@@ -4,11 +4,10 @@
  * at the same moment end to end through the delay levels (dead-lettering), quorum and classic.
  */
 import type mysql from 'mysql2/promise';
-import path from 'node:path';
-import { STACK_DIR, cpuMsOf, distribution, fmt, httpText, log, popcount, promSum, readPid, sleep, spread, waitFor, type Spread } from './common';
+import { cpuMsOf, distribution, fmt, httpText, log, popcount, promSum, sleep, spread, waitFor, type Spread } from './common';
 import type { Context } from './context';
-import { RABBITMQ_PROMETHEUS, appEnvironment, appPids, benchPool, mariadbPid, stackUp } from './environment';
-import { insertPayments, openBenchBroker, openSchedulerPool, workerCounter } from './timers';
+import { RABBITMQ_PROMETHEUS, appEnvironment, appPids, benchPool, mariadbPid, rabbitmqPid, stackUp } from './environment';
+import { fillDueQueue, insertPayments, openBenchBroker, openSchedulerPool, workerCounter } from './timers';
 
 export interface DrainRun {
   workers: number;
@@ -25,9 +24,9 @@ export interface DrainRun {
   lockRetries: number;
   settled: number;
   /**
-   * CPU time per settled payment (µs) of the workers, RabbitMQ and MariaDB, from the workers'
-   * readiness to the last settlement: what one settlement costs the whole machine, and so how
-   * many per second its cores can give at most.
+   * CPU time per settled payment (µs) of the workers, RabbitMQ and MariaDB, from the first to
+   * the last settlement: what one settlement costs the whole machine, and so how many per
+   * second its cores can give at most.
    */
   cpuMicrosPerPayment: CpuPerPayment;
 }
@@ -47,7 +46,7 @@ function stackCpuMs(): StackCpu {
   const of = (pid: number | undefined) => (pid ? cpuMsOf(pid) : undefined);
   const workerMs = [...appPids()].filter(([name]) => name.startsWith('worker-')).map(([, pid]) => of(pid));
   const workers = workerMs.length > 0 && workerMs.every((ms) => ms !== undefined) ? workerMs.reduce((a, b) => (a as number) + (b as number), 0) : undefined;
-  return { workers, rabbitmq: of(readPid(path.join(STACK_DIR, 'rabbitmq', 'beam.pid'))), mariadb: of(mariadbPid()) };
+  return { workers, rabbitmq: of(rabbitmqPid()), mariadb: of(mariadbPid()) };
 }
 
 /**
@@ -150,14 +149,8 @@ async function drainWith(ctx: Context, pool: mysql.Pool, workers: number, tag: s
   try {
     await bench.broker.withChannel((ch) => ch.purgeQueue(bench.names.compensationQueue));
     const merchantId = `drain_${tag}_${ctx.runId}`;
-    const t0 = Date.now();
-    const dueAt = Date.now() - 1000;
-    const ids = await insertPayments(pool, { merchantId, count: n, expiresAt: () => dueAt });
-    const insertSec = (Date.now() - t0) / 1000;
-    const pool2 = await openSchedulerPool(ctx.configs.quorum, ctx.db, 2);
-    const pub = await pool2.publish(ids.map((paymentId) => ({ paymentId, deadline: dueAt }))).finally(() => pool2.close());
-    await waitFor('timers in the compensation queue', async () => (await bench.broker.withChannel((ch) => ch.checkQueue(bench.names.compensationQueue))).messageCount >= n, 60000);
-    log(`drain ${workers}w: ${n} payments inserted in ${insertSec.toFixed(1)} s, timers published (DelayScheduler, deadline in the past) at ${Math.round(pub.rate)}/s, all waiting in ${bench.names.compensationQueue}`);
+    const { insertSec, publishRate } = await fillDueQueue(pool, bench, ctx.configs.quorum, ctx.db, merchantId, n);
+    log(`drain ${workers}w: ${n} payments inserted in ${insertSec.toFixed(1)} s, timers published (DelayScheduler, deadline in the past) at ${Math.round(publishRate)}/s, all waiting in ${bench.names.compensationQueue}`);
 
     ctx.memory.setScenario(`drain-${workers}w`);
     const started = Date.now();
@@ -178,7 +171,7 @@ async function drainWith(ctx: Context, pool: mysql.Pool, workers: number, tag: s
       workers,
       payments: n,
       insertSec,
-      publishRate: pub.rate,
+      publishRate,
       drainSec,
       wallSec: (last - started) / 1000,
       settledPerSec: times.length / drainSec,

@@ -21,6 +21,10 @@ export function mariadbSocket(): string {
   return path.join(STACK_DIR, 'mariadb', 'mysqld.sock');
 }
 
+export function rabbitmqPid(): number | undefined {
+  return readPid(path.join(STACK_DIR, 'rabbitmq', 'beam.pid'));
+}
+
 export function mariadbPid(): number | undefined {
   return readPid(path.join(STACK_DIR, 'mariadb', 'mariadbd.pid'));
 }

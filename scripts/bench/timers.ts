@@ -14,7 +14,7 @@ import { DESTINATIONS, HEADERS, createTopologyNames, type TopologyNames } from '
 import { TOP_LEVEL, delayRoutingKey } from '../../src/delay/delay-levels';
 import { generatePublicId } from '../../src/payments/payments-service';
 import { createLogger } from '../../src/shared/logger';
-import { checkAbort, httpText, promSum } from './common';
+import { checkAbort, httpText, promSum, waitFor } from './common';
 import { AMQP_URL, appEnvironment, workerMetricsUrls } from './environment';
 
 export interface BenchBroker {
@@ -93,6 +93,23 @@ export async function insertPayments(pool: mysql.Pool, o: InsertOptions): Promis
     }),
   );
   return ids;
+}
+
+/**
+ * `count` PENDING payments that are already due, their timers published with the service's
+ * DelayScheduler (deadline in the past) and all waiting in the compensation queue, so that
+ * workers started next find a backlog.
+ */
+export async function fillDueQueue(pool: mysql.Pool, bench: BenchBroker, configFile: string, db: string, merchantId: string, count: number): Promise<{ insertSec: number; publishRate: number }> {
+  const t0 = Date.now();
+  const dueAt = Date.now() - 1000;
+  const ids = await insertPayments(pool, { merchantId, count, expiresAt: () => dueAt });
+  const insertSec = (Date.now() - t0) / 1000;
+  const schedulers = await openSchedulerPool(configFile, db, 2);
+  const pub = await schedulers.publish(ids.map((paymentId) => ({ paymentId, deadline: dueAt }))).finally(() => schedulers.close());
+  const queue = bench.names.compensationQueue;
+  await waitFor('the timers in the compensation queue', async () => (await bench.broker.withChannel((ch) => ch.checkQueue(queue))).messageCount >= count, 120000);
+  return { insertSec, publishRate: pub.rate };
 }
 
 /**

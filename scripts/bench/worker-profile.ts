@@ -19,9 +19,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, STACK_DIR, cpuMsOf, readPid, waitFor } from './common';
-import { appEnvironment, benchPool, createBenchDatabase, dropBenchDatabase, mariadbPid, migrate, writeConfig } from './environment';
-import { deleteBenchTopology, insertPayments, openBenchBroker, openSchedulerPool } from './timers';
+import { ROOT, cpuMsOf, waitFor } from './common';
+import { appEnvironment, benchPool, createBenchDatabase, dropBenchDatabase, mariadbPid, migrate, rabbitmqPid, writeConfig } from './environment';
+import { deleteBenchTopology, fillDueQueue, openBenchBroker } from './timers';
 
 function parseArgs(argv: string[]) {
   const out = { payments: 100_000, cpuProf: undefined as string | undefined, build: ROOT };
@@ -50,19 +50,14 @@ async function main(): Promise<void> {
   const pool = benchPool(db, 4);
   const bench = await migrate(db, configFile).then(() => openBenchBroker(configFile, db));
   try {
-    const dueAt = Date.now() - 1000;
-    const ids = await insertPayments(pool, { merchantId, count: args.payments, expiresAt: () => dueAt });
-    const schedulers = await openSchedulerPool(configFile, db, 2);
-    await schedulers.publish(ids.map((paymentId) => ({ paymentId, deadline: dueAt }))).finally(() => schedulers.close());
-    const queue = bench.names.compensationQueue;
-    await waitFor('the timers in the compensation queue', async () => (await bench.broker.withChannel((ch) => ch.checkQueue(queue))).messageCount >= args.payments, 120000);
+    await fillDueQueue(pool, bench, configFile, db, merchantId, args.payments);
 
     // CPU ms spent since now by a process of the stack (undefined when it cannot be read)
     const since = (pid: number | undefined) => {
       const before = pid ? cpuMsOf(pid) : undefined;
       return () => (pid && before !== undefined ? (cpuMsOf(pid) ?? NaN) - before : undefined);
     };
-    const rabbitSpent = since(readPid(path.join(STACK_DIR, 'rabbitmq', 'beam.pid')));
+    const rabbitSpent = since(rabbitmqPid());
     const dbSpent = since(mariadbPid());
     const node = ['--max-old-space-size=96', ...(args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`] : [])];
     const worker = spawn(process.execPath, [...node, path.join(args.build, 'dist/main.js'), '--role', 'worker'], {
