@@ -23,11 +23,13 @@ interface NewCreate {
 
 /**
  * Group commit sizes for creates: a batch is one transaction of four statements, so at most
- * 100 creates share one; up to 4 batches run at once (the pool has 10 connections, and the
- * callbacks and reads need some).
+ * 100 creates share one; up to 2 batches run at once per process. Fewer slots make larger
+ * batches and less CPU per create: 2 beat 4 at every concurrency (`npm run bench -- --only
+ * intake`, alternating), and 8 lost to 4. One slot measured better still, but a batch that
+ * meets a duplicate goes one by one, and a second slot keeps the other creates moving.
  */
 const CREATE_BATCH_MAX = 100;
-const CREATE_BATCHES_IN_FLIGHT = 4;
+const CREATE_BATCHES_IN_FLIGHT = 2;
 /** Creates waiting beyond this get a 503 at once rather than piling up while the database is down. */
 const CREATE_MAX_WAITING = 2000;
 
