@@ -83,6 +83,12 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
     transitions,
     outbox,
     onLockRetry: () => metrics.lockRetries.inc({ where: 'callback' }),
+    onCreateBatch: (batch) => {
+      metrics.createBatchSize.observe(batch.size);
+      metrics.createBatchSeconds.observe({ phase: 'wait' }, batch.waitSec);
+      metrics.createBatchSeconds.observe({ phase: 'transaction' }, batch.transactionSec);
+      metrics.createBatchSeconds.observe({ phase: 'publish' }, batch.publishSec);
+    },
   });
   const parking = createParkingRepository({ db });
 

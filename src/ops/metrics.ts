@@ -37,6 +37,19 @@ export function createMetrics() {
       labelNames: ['where'],
       registers: [registry],
     }),
+    createBatchSeconds: new client.Histogram({
+      name: 'compensator_create_batch_seconds',
+      help: 'Group-commit batches of creates, by phase: wait (its oldest create, from the request to the batch start), transaction (to commit, when the answers go out) and publish (its timers, until the broker confirms; the batch holds its slot until then)',
+      labelNames: ['phase'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    createBatchSize: new client.Histogram({
+      name: 'compensator_create_batch_size',
+      help: 'Creates per group-commit batch',
+      buckets: [1, 2, 5, 10, 25, 50, 100],
+      registers: [registry],
+    }),
     batchSize: new client.Histogram({
       name: 'compensator_consumer_batch_size',
       help: 'Deliveries per settled batch',

@@ -15,6 +15,14 @@ export interface CreateResult {
   payment: PaymentRow;
 }
 
+export interface CreateBatchTiming {
+  size: number;
+  /** From the oldest create's request to the batch start: time spent waiting for a slot. */
+  waitSec: number;
+  transactionSec: number;
+  publishSec: number;
+}
+
 /** A validated create waiting for its batch. */
 interface NewCreate {
   row: NewPayment;
@@ -80,6 +88,8 @@ export function createPaymentsService(deps: {
   transitions: PaymentTransitions;
   outbox: Outbox;
   onLockRetry?: (err: unknown) => void;
+  /** Each group-commit batch that committed: its size and the time of each phase (seconds). */
+  onCreateBatch?: (batch: CreateBatchTiming) => void;
 }) {
   const { config, db, repository, transitions, outbox } = deps;
 
@@ -145,7 +155,8 @@ export function createPaymentsService(deps: {
    * are durable in the outbox; publishing them follows and holds the batch's slot until the
    * broker confirms, so a slow broker slows intake instead of piling up work (and, measured,
    * fewer and larger batches beat freeing the slot at once). A duplicate anywhere in a batch
-   * rolls it back, and its creates go one by one, so each gets its own answer.
+   * rolls it back, and its creates go one by one, so each gets its own answer. Each batch reports
+   * its size and the time of each phase (`compensator_create_batch_seconds`).
    */
   const createInBatch = createBatcher<NewCreate, CreateResult>({
     maxSize: CREATE_BATCH_MAX,
@@ -153,11 +164,18 @@ export function createPaymentsService(deps: {
     maxWaiting: CREATE_MAX_WAITING,
     whenFull: () => new UnavailableError('too many creates are waiting for the database; retry shortly'),
     async run(items, answer) {
+      const started = Date.now();
+      const oldest = Math.min(...items.map((i) => i.row.created_at.getTime()));
+      const afterCommit = async (timers: Array<PendingOutboxMessage | undefined>) => {
+        const at = Date.now();
+        await outbox.flush(timers);
+        deps.onCreateBatch?.({ size: items.length, waitSec: (started - oldest) / 1000, transactionSec: (at - started) / 1000, publishSec: (Date.now() - at) / 1000 });
+      };
       if (items.length > 1) {
         try {
           const { payments, timers } = await insertAll(items);
           answer(payments.map((payment) => ({ status: 'fulfilled', value: { created: true, payment } })));
-          await outbox.flush([timers]);
+          await afterCommit([timers]);
           return;
         } catch (err) {
           // A lock conflict (a concurrent batch holding the same order) must not fail the
@@ -177,7 +195,7 @@ export function createPaymentsService(deps: {
         }
       }
       answer(results);
-      await outbox.flush(timers);
+      await afterCommit(timers);
     },
   });
 

@@ -77,6 +77,32 @@ describe('operability: correlation ids, metrics, secrets and backlog', () => {
     expect(after.text).toContain('process_resident_memory_bytes');
   });
 
+  it('when payments are created together, then the create batch histograms count every create once and each batch in every phase', async () => {
+    const read = async () => {
+      const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
+      const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+      return {
+        text,
+        batches: value(/^compensator_create_batch_size_count (\d+)/m),
+        creates: value(/^compensator_create_batch_size_sum (\d+)/m),
+        phases: ['wait', 'transaction', 'publish'].map((phase) => value(new RegExp(`^compensator_create_batch_seconds_count\\{phase="${phase}"\\} (\\d+)`, 'm'))),
+      };
+    };
+    const before = await read();
+    const created = await Promise.all(Array.from({ length: 5 }, () => request(t.baseUrl, 'POST', '/v1/payments', paymentBody())));
+    expect(created.map((r) => r.status)).toEqual([201, 201, 201, 201, 201]);
+    // The batch reports after its timers are published, just after the answers went out.
+    const after = await waitFor('the batches to report', async () => {
+      const r = await read();
+      return r.creates - before.creates === 5 ? r : undefined;
+    }, 10000);
+    const batches = after.batches - before.batches;
+    expect(batches).toBeGreaterThanOrEqual(1);
+    expect(batches).toBeLessThanOrEqual(5);
+    expect(after.phases.map((n, i) => n - (before.phases[i] as number))).toEqual([batches, batches, batches]);
+    expect(after.text).toContain('# TYPE compensator_create_batch_seconds histogram');
+  });
+
   it('when the whole flow has run, then no log line contains a secret, the admin token or a signature', async () => {
     const created = await request(t.baseUrl, 'POST', '/v1/payments', paymentBody({ notifyUrl: merchantUrl }));
     await sendCallback(t.baseUrl, created.body.id, { result: 'SUCCESS', transactionId: 'tx-secret-check', paidAmount: 1999 });
