@@ -16,6 +16,7 @@ export const RABBITMQ_MGMT = `http://127.0.0.1:${process.env.RABBITMQ_MGMT_PORT 
 export const RABBITMQ_PROMETHEUS = `http://127.0.0.1:${process.env.RABBITMQ_PROMETHEUS_PORT ?? 15692}/metrics`;
 export const NGINX_URL = `http://127.0.0.1:${process.env.NGINX_PORT ?? 8080}`;
 export const WORKER_BASE_PORT = Number(process.env.WORKER_BASE_PORT ?? 3101);
+export const API_BASE_PORT = Number(process.env.API_BASE_PORT ?? 3001);
 
 export function mariadbSocket(): string {
   return path.join(STACK_DIR, 'mariadb', 'mysqld.sock');
@@ -165,6 +166,11 @@ export function appPids(): Map<string, number> {
 
 export function workerMetricsUrls(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `http://127.0.0.1:${WORKER_BASE_PORT + i}/metrics`);
+}
+
+/** The api replicas' own /metrics (not through nginx, which would pick one). */
+export function apiMetricsUrls(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `http://127.0.0.1:${API_BASE_PORT + i}/metrics`);
 }
 
 export { ROOT };

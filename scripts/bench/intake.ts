@@ -2,10 +2,40 @@
  * Scenario 2: creates through the stack's nginx with 2 api replicas, closed-loop at rising
  * concurrency, then open-loop at a fixed 500 requests per second for its p99.
  */
-import { checkAbort, log, sleep, spread, type Spread } from './common';
+import { checkAbort, httpText, log, promSum, sleep, spread, type Spread } from './common';
 import type { Context } from './context';
-import { NGINX_URL, appEnvironment, benchPool, stackUp } from './environment';
+import { NGINX_URL, apiMetricsUrls, appEnvironment, benchPool, stackUp } from './environment';
 import { createBodies, runLoad, type LoadResult } from './load';
+
+const PHASES = ['wait', 'transaction', 'publish'] as const;
+
+/** Where the paced creates' time went, from the apis' group-commit batch histograms. */
+export interface BatchPhases {
+  batches: number;
+  createsPerBatch: number;
+  /** Per phase: the mean, and the upper bound of the histogram bucket that holds the p99 (ms). */
+  phases: Record<(typeof PHASES)[number], { meanMs: number; p99AtMostMs: number }>;
+}
+
+async function apiMetrics(replicas: number): Promise<string> {
+  return (await Promise.all(apiMetricsUrls(replicas).map((u) => httpText(u).catch(() => '')))).join('\n');
+}
+
+/** The change in `compensator_create_batch_*` between two scrapes of all api replicas. */
+function batchPhases(before: string, after: string): BatchPhases | undefined {
+  const delta = (metric: string, labels: Record<string, string> = {}) => promSum(after, metric, labels) - promSum(before, metric, labels);
+  const batches = delta('compensator_create_batch_size_count');
+  if (batches <= 0) return undefined;
+  const bounds = [...new Set([...after.matchAll(/^compensator_create_batch_seconds_bucket\{[^}]*le="([^"]+)"/gm)].map((m) => m[1] as string))];
+  const phases = {} as BatchPhases['phases'];
+  for (const phase of PHASES) {
+    const count = delta('compensator_create_batch_seconds_count', { phase });
+    // Cumulative buckets: the first bound whose count reaches 99 % of the batches.
+    const p99 = bounds.map((le) => ({ le, n: delta('compensator_create_batch_seconds_bucket', { phase, le }) })).find((b) => b.n >= 0.99 * count);
+    phases[phase] = { meanMs: (1000 * delta('compensator_create_batch_seconds_sum', { phase })) / Math.max(1, count), p99AtMostMs: p99 && p99.le !== '+Inf' ? 1000 * Number(p99.le) : Infinity };
+  }
+  return { batches, createsPerBatch: delta('compensator_create_batch_size_sum') / batches, phases };
+}
 
 export interface FixedRate {
   target: number;
@@ -16,6 +46,8 @@ export interface FixedRate {
   p99: Spread;
   errors: number;
   non2xx: number;
+  /** Over all its repeats; undefined when the apis' /metrics could not be read. */
+  batches?: BatchPhases;
 }
 
 export interface IntakeResults {
@@ -64,6 +96,7 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
   }
 
   const paced = async (target: number): Promise<FixedRate> => {
+    const metricsBefore = await apiMetrics(2);
     const runs: LoadResult[] = [];
     for (let i = 0; i < ctx.sizes.repeats; i++) {
       checkAbort();
@@ -80,6 +113,8 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
       p99: spread(runs.map((r) => r.p99)),
       errors: runs.reduce((a, r) => a + r.errors + r.timeouts, 0),
       non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+      // The last batches report after their publish confirms, a moment after the last answer.
+      batches: await sleep(500).then(async () => batchPhases(metricsBefore, await apiMetrics(2))),
     };
     log(`intake: paced ${target}/s: achieved ${runs.map((r) => Math.round(r.okPerSec)).join(', ')}/s, p99 ${runs.map((r) => Math.round(r.p99)).join(', ')} ms`);
     return f;

@@ -201,6 +201,21 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
     for (const f of [fr, ...(intake.halfCapacity ? [intake.halfCapacity] : [])]) {
       md.push(`| ${f.target}/s${f === fr ? '' : ' (half the best closed-loop rate)'} | ${fmtSpread(f.achieved)} | ${fmtSpread(f.p50, 1)} | **${fmtSpread(f.p99, 0)}** | ${f.errors} | ${f.non2xx} | ${f.connections} |`);
     }
+    const phased = [fr, ...(intake.halfCapacity ? [intake.halfCapacity] : [])].filter((f) => f.batches);
+    if (phased.length > 0) {
+      md.push('');
+      md.push(
+        "Where a paced create's time went, per group-commit batch (the apis' `compensator_create_batch_seconds` over the repeats; a create's latency is about its batch's wait plus its transaction, and a batch holds its slot through the publish, so the publish shows up in the next batches' wait): mean, and the histogram bucket that holds the p99.",
+      );
+      md.push('');
+      md.push('| target | batches | creates per batch | wait ms | transaction ms | publish ms |');
+      md.push('|---|---|---|---|---|---|');
+      const cell = (p: { meanMs: number; p99AtMostMs: number }) => `${fmt(p.meanMs, 1)} (p99 ≤ ${Number.isFinite(p.p99AtMostMs) ? fmt(p.p99AtMostMs) : '∞'})`;
+      for (const f of phased) {
+        const b = f.batches as NonNullable<typeof f.batches>;
+        md.push(`| ${f.target}/s | ${fmt(b.batches)} | ${fmt(b.createsPerBatch, 1)} | ${cell(b.phases.wait)} | ${cell(b.phases.transaction)} | ${cell(b.phases.publish)} |`);
+      }
+    }
     md.push('');
     md.push(`Check: ${fmt(intake.okResponses)} 2xx answers, ${fmt(intake.paymentsInDb)} payments in the table, ${intake.outboxEmptyAfterMs !== undefined ? `the outbox empty ${fmt(intake.outboxEmptyAfterMs)} ms after the load (creates are answered at commit; their timers are published just after)` : `${intake.outboxLeftAfter} outbox rows still there 10 s after the load`}.`);
     md.push('');

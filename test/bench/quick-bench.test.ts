@@ -82,6 +82,12 @@ describe('npm run bench -- --quick', () => {
     // Every 201 is a row, and every timer left the outbox.
     expect(intake.paymentsInDb).toBeGreaterThanOrEqual(intake.okResponses);
     expect(intake.outboxLeftAfter).toBe(0);
+    // The paced run's batches, from the apis' histograms: every batch timed in every phase.
+    const batches = intake.fixedRate.batches;
+    expect(batches?.batches).toBeGreaterThan(0);
+    expect(batches?.createsPerBatch).toBeGreaterThanOrEqual(1);
+    for (const phase of ['wait', 'transaction', 'publish']) expect(batches?.phases[phase].meanMs).toBeGreaterThanOrEqual(0);
+    expect(batches?.phases.transaction.meanMs).toBeGreaterThan(0);
   });
 
   it('settles every payment of the drain and the end-to-end runs once, none early', () => {
