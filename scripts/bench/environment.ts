@@ -6,7 +6,7 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import { ROOT, STACK_DIR, log, readPid, run } from './common';
+import { ROOT, STACK_DIR, httpText, log, readPid, run } from './common';
 
 export const DB_USER = process.env.DB_USER ?? 'compensator';
 export const DB_PASSWORD = process.env.DB_PASSWORD ?? 'compensator';
@@ -164,13 +164,13 @@ export function appPids(): Map<string, number> {
   return out;
 }
 
-export function workerMetricsUrls(count: number): string[] {
-  return Array.from({ length: count }, (_, i) => `http://127.0.0.1:${WORKER_BASE_PORT + i}/metrics`);
-}
-
-/** The api replicas' own /metrics (not through nginx, which would pick one). */
-export function apiMetricsUrls(count: number): string[] {
-  return Array.from({ length: count }, (_, i) => `http://127.0.0.1:${API_BASE_PORT + i}/metrics`);
+/**
+ * The /metrics text of each running api or worker, read on its own port (not through nginx,
+ * which would pick one replica); one that does not answer gives ''.
+ */
+export async function scrapeMetrics(kind: 'api' | 'worker', count: number): Promise<string[]> {
+  const base = kind === 'api' ? API_BASE_PORT : WORKER_BASE_PORT;
+  return Promise.all(Array.from({ length: count }, (_, i) => httpText(`http://127.0.0.1:${base + i}/metrics`).catch(() => '')));
 }
 
 export { ROOT };

@@ -3,9 +3,9 @@
  * concurrency, then open-loop at a fixed 500 requests per second for its p99, and where those
  * creates' time went (the apis' group-commit batch histograms, read before and after).
  */
-import { checkAbort, httpText, log, promSum, sleep, spread, type Spread } from './common';
+import { checkAbort, log, promSum, sleep, spread, type Spread } from './common';
 import type { Context } from './context';
-import { NGINX_URL, apiMetricsUrls, appEnvironment, benchPool, stackUp } from './environment';
+import { NGINX_URL, appEnvironment, benchPool, scrapeMetrics, stackUp } from './environment';
 import { createBodies, runLoad, type LoadResult } from './load';
 
 const PHASES = ['wait', 'transaction', 'publish'] as const;
@@ -16,10 +16,6 @@ export interface BatchPhases {
   createsPerBatch: number;
   /** Per phase: the mean, and the upper bound of the histogram bucket that holds the p99 (ms). */
   phases: Record<(typeof PHASES)[number], { meanMs: number; p99AtMostMs: number }>;
-}
-
-async function apiMetrics(replicas: number): Promise<string> {
-  return (await Promise.all(apiMetricsUrls(replicas).map((u) => httpText(u).catch(() => '')))).join('\n');
 }
 
 /** The change in `compensator_create_batch_*` between two scrapes of all api replicas. */
@@ -97,7 +93,7 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
   }
 
   const paced = async (target: number): Promise<FixedRate> => {
-    const metricsBefore = await apiMetrics(2);
+    const metricsBefore = (await scrapeMetrics('api', 2)).join('\n');
     const runs: LoadResult[] = [];
     for (let i = 0; i < ctx.sizes.repeats; i++) {
       checkAbort();
@@ -115,7 +111,7 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
       errors: runs.reduce((a, r) => a + r.errors + r.timeouts, 0),
       non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
       // The last batches report after their publish confirms, a moment after the last answer.
-      batches: await sleep(500).then(async () => batchPhases(metricsBefore, await apiMetrics(2))),
+      batches: await sleep(500).then(async () => batchPhases(metricsBefore, (await scrapeMetrics('api', 2)).join('\n'))),
     };
     log(`intake: paced ${target}/s: achieved ${runs.map((r) => Math.round(r.okPerSec)).join(', ')}/s, p99 ${runs.map((r) => Math.round(r.p99)).join(', ')} ms`);
     return f;

@@ -14,8 +14,8 @@ import { DESTINATIONS, HEADERS, createTopologyNames, type TopologyNames } from '
 import { TOP_LEVEL, delayRoutingKey } from '../../src/delay/delay-levels';
 import { generatePublicId } from '../../src/payments/payments-service';
 import { createLogger } from '../../src/shared/logger';
-import { checkAbort, httpText, promSum, waitFor } from './common';
-import { AMQP_URL, appEnvironment, workerMetricsUrls } from './environment';
+import { checkAbort, promSum, waitFor } from './common';
+import { AMQP_URL, appEnvironment, scrapeMetrics } from './environment';
 
 export interface BenchBroker {
   config: Config;
@@ -158,7 +158,7 @@ export type SchedulerPool = Awaited<ReturnType<typeof openSchedulerPool>>;
 
 /** Sum over the running workers' /metrics of a counter (missing workers count 0). */
 export async function workerCounter(workers: number, metric: string, labels: Record<string, string> = {}): Promise<number> {
-  const texts = await Promise.all(workerMetricsUrls(workers).map((u) => httpText(u).catch(() => '')));
+  const texts = await scrapeMetrics('worker', workers);
   return texts.reduce((sum, t) => sum + promSum(t, metric, labels), 0);
 }
 
