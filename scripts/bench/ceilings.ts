@@ -30,7 +30,12 @@ export interface CeilingResults {
   publish: { perRepeat: number[]; rate: Spread; messageBytes: number; window: number };
   consume: { perRepeat: number[]; rate: Spread; prefetch: number };
   update: { perRepeat: number[]; rate: Spread; rows: number; batch: number; concurrency: number };
-  noop: { byConcurrency: Array<{ connections: number; runs: LoadResult[]; rate: Spread; p50: Spread; p99: Spread }>; how: string };
+  noop: {
+    byConcurrency: Array<{ connections: number; runs: LoadResult[]; rate: Spread; p50: Spread; p99: Spread }>;
+    /** The intake's paced load, same rate and generator: the latency floor of nginx, express and the load generator. */
+    paced: { target: number; runs: LoadResult[]; p50: Spread; p99: Spread };
+    how: string;
+  };
 }
 
 const MESSAGE = Buffer.from(JSON.stringify({ paymentId: 123456789, deadline: 1767225600000, attempt: 1 }));
@@ -226,8 +231,17 @@ async function noopCeiling(ctx: Context, url: string): Promise<CeilingResults['n
     byConcurrency.push({ connections, runs, rate: spread(runs.map((r) => r.okPerSec)), p50: spread(runs.map((r) => r.p50)), p99: spread(runs.map((r) => r.p99)) });
     log(`ceilings: no-op through nginx c=${connections}: ${runs.map((r) => Math.round(r.okPerSec)).join(', ')} req/s`);
   }
+  const { fixedRate, fixedSec, fixedConnections } = ctx.sizes.intake;
+  const pacedRuns: LoadResult[] = [];
+  for (let i = 0; i < ctx.sizes.repeats; i++) {
+    checkAbort();
+    pacedRuns.push(await runLoad({ url, path: '/v1/payments', connections: fixedConnections, durationSec: fixedSec, overallRate: fixedRate, body: bodies.next }));
+  }
+  const paced = { target: fixedRate, runs: pacedRuns, p50: spread(pacedRuns.map((r) => r.p50)), p99: spread(pacedRuns.map((r) => r.p99)) };
+  log(`ceilings: no-op through nginx paced ${fixedRate}/s: p99 ${pacedRuns.map((r) => Math.round(r.p99)).join(', ')} ms`);
   return {
     byConcurrency,
+    paced,
     how: `${ports} express 5 processes whose POST /v1/payments does nothing (201, body not parsed), behind a separate nginx rendered from nginx/nginx.conf.template by nginx/render.sh (1 worker process, the same proxy settings and JSON access log as the stack's)`,
   };
 }

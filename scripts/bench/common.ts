@@ -164,6 +164,15 @@ export function cpuMsOf(pid: number): number | undefined {
   }
 }
 
+/** CPU time of the whole machine in ms (all cores), busy and in all, from /proc/stat. */
+export function machineCpuMs(): { busy: number; total: number } {
+  // cpu user nice system idle iowait irq softirq steal ...
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busy: ((total - idle) * 1000) / CLK_TCK, total: (total * 1000) / CLK_TCK };
+}
+
 /** VmRSS and VmHWM of a process in MB, or undefined when it is gone. */
 export function memoryOf(pid: number): { rssMb: number; hwmMb: number } | undefined {
   try {

@@ -4,9 +4,9 @@
  * at the same moment end to end through the delay levels (dead-lettering), quorum and classic.
  */
 import type mysql from 'mysql2/promise';
-import { cpuMsOf, distribution, fmt, httpText, log, popcount, promSum, sleep, spread, waitFor, type Spread } from './common';
+import { distribution, fmt, httpText, log, popcount, promSum, sleep, spread, waitFor, type Spread } from './common';
 import type { Context } from './context';
-import { RABBITMQ_PROMETHEUS, appEnvironment, appPids, benchPool, mariadbPid, rabbitmqPid, stackUp } from './environment';
+import { RABBITMQ_PROMETHEUS, appEnvironment, benchPool, stackCpuMs, stackUp, type StackCpu } from './environment';
 import { fillDueQueue, insertPayments, openBenchBroker, openSchedulerPool, workerCounter } from './timers';
 
 export interface DrainRun {
@@ -37,16 +37,6 @@ export interface CpuPerPayment {
   rabbitmq?: number;
   mariadb?: number;
   total?: number;
-}
-
-type StackCpu = Record<'workers' | 'rabbitmq' | 'mariadb', number | undefined>;
-
-/** CPU ms so far of the stack's worker processes, RabbitMQ's VM and MariaDB. */
-function stackCpuMs(): StackCpu {
-  const of = (pid: number | undefined) => (pid ? cpuMsOf(pid) : undefined);
-  const workerMs = [...appPids()].filter(([name]) => name.startsWith('worker-')).map(([, pid]) => of(pid));
-  const workers = workerMs.length > 0 && workerMs.every((ms) => ms !== undefined) ? workerMs.reduce((a, b) => (a as number) + (b as number), 0) : undefined;
-  return { workers, rabbitmq: of(rabbitmqPid()), mariadb: of(mariadbPid()) };
 }
 
 /**

@@ -6,7 +6,8 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import { ROOT, STACK_DIR, httpText, log, readPid, run } from './common';
+import { readFileSync } from 'node:fs';
+import { ROOT, STACK_DIR, cpuMsOf, httpText, log, readPid, run } from './common';
 
 export const DB_USER = process.env.DB_USER ?? 'compensator';
 export const DB_PASSWORD = process.env.DB_PASSWORD ?? 'compensator';
@@ -162,6 +163,34 @@ export function appPids(): Map<string, number> {
     if (pid) out.set(m[1] as string, pid);
   }
   return out;
+}
+
+/** nginx's worker processes (they do the proxying; the master only supervises). */
+function nginxWorkerPids(): number[] {
+  const master = readPid(path.join(STACK_DIR, 'nginx', 'nginx.master.pid'));
+  if (!master) return [];
+  try {
+    return readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export type StackCpu = Record<'apis' | 'workers' | 'rabbitmq' | 'mariadb' | 'nginx' | 'bench', number | undefined>;
+
+/**
+ * CPU ms so far of each group of the stack's processes, and of this process (which runs the
+ * load generator). Undefined for a group with no process to read (one the stack did not start).
+ */
+export function stackCpuMs(): StackCpu {
+  const sum = (pids: number[]) => {
+    const ms = pids.map(cpuMsOf);
+    return ms.length > 0 && ms.every((m) => m !== undefined) ? ms.reduce((a, b) => (a as number) + (b as number), 0) : undefined;
+  };
+  const apps = [...appPids()];
+  const of = (prefix: string) => apps.filter(([name]) => name.startsWith(prefix)).map(([, pid]) => pid);
+  const one = (pid: number | undefined) => (pid ? cpuMsOf(pid) : undefined);
+  return { apis: sum(of('api-')), workers: sum(of('worker-')), rabbitmq: one(rabbitmqPid()), mariadb: one(mariadbPid()), nginx: sum(nginxWorkerPids()), bench: cpuMsOf(process.pid) };
 }
 
 /**

@@ -3,9 +3,10 @@
  * concurrency, then open-loop at a fixed 500 requests per second for its p99, and where those
  * creates' time went (the apis' group-commit batch histograms, read before and after).
  */
-import { checkAbort, log, promSum, sleep, spread, type Spread } from './common';
+import os from 'node:os';
+import { checkAbort, fmt, log, machineCpuMs, promSum, sleep, spread, type Spread } from './common';
 import type { Context } from './context';
-import { NGINX_URL, appEnvironment, benchPool, scrapeMetrics, stackUp } from './environment';
+import { NGINX_URL, appEnvironment, benchPool, scrapeMetrics, stackCpuMs, stackUp, type StackCpu } from './environment';
 import { createBodies, runLoad, type LoadResult } from './load';
 
 const PHASES = ['wait', 'transaction', 'publish'] as const;
@@ -34,6 +35,29 @@ function batchPhases(before: string, after: string): BatchPhases | undefined {
   return { batches, createsPerBatch: delta('compensator_create_batch_size_sum') / batches, phases };
 }
 
+/** CPU µs per 2xx create of each group over a paced run, and how busy the whole machine was. */
+export interface CreateCpu {
+  microsPerCreate: Record<Exclude<keyof StackCpu, 'workers'>, number | undefined>;
+  /** Cores in use on average, everything on the machine included, out of `cores`. */
+  busyCores: number;
+  cores: number;
+}
+
+function createCpu(before: { stack: StackCpu; machine: { busy: number; total: number } }, creates: number): CreateCpu {
+  const stack = stackCpuMs();
+  const machine = machineCpuMs();
+  const per = (key: keyof StackCpu) => {
+    const [a, b] = [before.stack[key], stack[key]];
+    return a === undefined || b === undefined ? undefined : ((b - a) * 1000) / Math.max(1, creates);
+  };
+  const wallMs = (machine.total - before.machine.total) / os.cpus().length;
+  return {
+    microsPerCreate: { apis: per('apis'), rabbitmq: per('rabbitmq'), mariadb: per('mariadb'), nginx: per('nginx'), bench: per('bench') },
+    busyCores: (machine.busy - before.machine.busy) / Math.max(1, wallMs),
+    cores: os.cpus().length,
+  };
+}
+
 export interface FixedRate {
   target: number;
   connections: number;
@@ -45,6 +69,8 @@ export interface FixedRate {
   non2xx: number;
   /** Over all its repeats; undefined when the apis' /metrics could not be read. */
   batches?: BatchPhases;
+  /** Over all its repeats (their load included: `bench` is the load generator). */
+  cpu: CreateCpu;
 }
 
 export interface IntakeResults {
@@ -94,6 +120,7 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
 
   const paced = async (target: number): Promise<FixedRate> => {
     const metricsBefore = (await scrapeMetrics('api', 2)).join('\n');
+    const cpuBefore = { stack: stackCpuMs(), machine: machineCpuMs() };
     const runs: LoadResult[] = [];
     for (let i = 0; i < ctx.sizes.repeats; i++) {
       checkAbort();
@@ -101,6 +128,7 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
       okResponses += r.ok;
       runs.push(r);
     }
+    const cpu = createCpu(cpuBefore, runs.reduce((a, r) => a + r.ok, 0));
     const f: FixedRate = {
       target,
       connections: runs[0]?.connections ?? s.fixedConnections,
@@ -110,10 +138,12 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
       p99: spread(runs.map((r) => r.p99)),
       errors: runs.reduce((a, r) => a + r.errors + r.timeouts, 0),
       non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+      cpu,
       // The last batches report after their publish confirms, a moment after the last answer.
       batches: await sleep(500).then(async () => batchPhases(metricsBefore, (await scrapeMetrics('api', 2)).join('\n'))),
     };
-    log(`intake: paced ${target}/s: achieved ${runs.map((r) => Math.round(r.okPerSec)).join(', ')}/s, p99 ${runs.map((r) => Math.round(r.p99)).join(', ')} ms`);
+    const us = cpu.microsPerCreate;
+    log(`intake: paced ${target}/s: achieved ${runs.map((r) => Math.round(r.okPerSec)).join(', ')}/s, p99 ${runs.map((r) => Math.round(r.p99)).join(', ')} ms; CPU µs per create: apis ${fmt(us.apis)}, RabbitMQ ${fmt(us.rabbitmq)}, MariaDB ${fmt(us.mariadb)}, nginx ${fmt(us.nginx)}, load generator ${fmt(us.bench)}; machine ${fmt(cpu.busyCores, 2)} of ${cpu.cores} cores busy`);
     return f;
   };
   const fixedRate = await paced(s.fixedRate);

@@ -88,6 +88,12 @@ describe('npm run bench -- --quick', () => {
     expect(batches?.createsPerBatch).toBeGreaterThanOrEqual(1);
     for (const phase of ['wait', 'transaction', 'publish']) expect(batches?.phases[phase].meanMs).toBeGreaterThanOrEqual(0);
     expect(batches?.phases.transaction.meanMs).toBeGreaterThan(0);
+    // What the paced creates cost each process group (/proc), and the no-op floor at the same pace.
+    const cpu = intake.fixedRate.cpu;
+    expect([cpu.microsPerCreate.apis > 0, cpu.microsPerCreate.mariadb > 0, cpu.microsPerCreate.nginx > 0, cpu.microsPerCreate.bench > 0]).toEqual([true, true, true, true]);
+    expect(cpu.busyCores > 0 && cpu.busyCores <= cpu.cores).toBe(true);
+    const floor = ceilings.noop.paced;
+    expect({ target: floor.target, n: floor.p99.n, positive: floor.p99.median > 0 }).toEqual({ target: intake.fixedRate.target, n: 2, positive: true });
   });
 
   it('settles every payment of the drain and the end-to-end runs once, none early', () => {
