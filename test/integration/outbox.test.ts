@@ -1,4 +1,6 @@
+import { createDelayScheduler } from '../../src/delay/delay-scheduler';
 import { DESTINATIONS } from '../../src/infra/broker-topology';
+import { createOutbox } from '../../src/outbox/outbox';
 import { insertPendingPayments } from '../helpers/fixtures';
 import { testConfig, useTestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
@@ -33,6 +35,35 @@ describe('the transactional outbox relay', () => {
     expect((await suite.db('outbox').where('id', young as number).select(['id'])).length).toBe(1);
     await waitFor('the four payments closed by the relayed timers', async () => (await closedCount(ids)) === 4);
     await suite.db('outbox').where('id', young as number).delete();
+  });
+
+  it('when several flushes publish, then their rows leave the table together in one DELETE, at the latest when idle() returns', async () => {
+    const { db, broker, names, logger } = suite.t.app;
+    // A delete delay longer than the test: only idle() deletes, so the count is deterministic.
+    const outbox = createOutbox({ db, scheduler: createDelayScheduler({ broker, names }), logger, relayIntervalMs: 3_600_000, relayMinAgeMs: 1000, relayBatchSize: 100, deleteDelayMs: 3_600_000 });
+    const deadline = Date.now() + 600_000;
+    const ids = await insertPendingPayments(suite.db, 3, new Date(deadline));
+    const rows = await Promise.all(
+      ids.map(async (id) => {
+        const messages = [timerMessage(id, deadline)];
+        const [rowId] = await suite.db('outbox').insert({ kind: DESTINATIONS.paymentTimer, message: JSON.stringify(messages), created_at: new Date() });
+        return { id: Number(rowId), messages };
+      }),
+    );
+    const left = async () => (await suite.db('outbox').whereIn('id', rows.map((r) => r.id)).select('id')).length;
+    const deletes: string[] = [];
+    const onQuery = (q: { sql: string }) => {
+      if (/^delete from `outbox`/i.test(q.sql)) deletes.push(q.sql);
+    };
+    db.on('query', onQuery);
+    try {
+      for (const row of rows) await outbox.flush([row]); // each resolves at its broker confirm
+      expect({ left: await left(), deletes: deletes.length }).toEqual({ left: 3, deletes: 0 });
+      await outbox.idle();
+      expect({ left: await left(), deletes: deletes.length }).toEqual({ left: 0, deletes: 1 });
+    } finally {
+      db.off('query', onQuery);
+    }
   });
 
   it('when a payment is created, then its timer row is gone from the outbox once published', async () => {
