@@ -201,33 +201,32 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
     md.push('');
     md.push('| target | achieved/s | p50 ms | p99 ms | errors | non-2xx | connections |');
     md.push('|---|---|---|---|---|---|---|');
-    for (const f of [fr, ...(intake.halfCapacity ? [intake.halfCapacity] : [])]) {
+    const paced = [fr, ...(intake.halfCapacity ? [intake.halfCapacity] : [])];
+    /** A paragraph, then the head of a table with these columns. */
+    const tableHead = (intro: string, columns: string[]) => {
+      md.push('', intro, '', `| ${columns.join(' | ')} |`, `|${columns.map(() => '---|').join('')}`);
+    };
+    for (const f of paced) {
       md.push(`| ${f.target}/s${f === fr ? '' : ' (half the best closed-loop rate)'} | ${fmtSpread(f.achieved)} | ${fmtSpread(f.p50, 1)} | **${fmtSpread(f.p99, 0)}** | ${f.errors} | ${f.non2xx} | ${f.connections} |`);
     }
-    const phased = [fr, ...(intake.halfCapacity ? [intake.halfCapacity] : [])].filter((f) => f.batches);
+    const phased = paced.filter((f) => f.batches);
     if (phased.length > 0) {
-      md.push('');
-      md.push(
+      tableHead(
         "Where a paced create's time went, per group-commit batch (the apis' `compensator_create_batch_seconds` over the repeats; a create's latency is about its batch's wait plus its transaction, and a batch holds its slot through the publish, so the publish shows up in the next batches' wait): mean, and the histogram bucket that holds the p99.",
+        ['target', 'batches', 'creates per batch', 'wait ms', 'transaction ms', 'publish ms'],
       );
-      md.push('');
-      md.push('| target | batches | creates per batch | wait ms | transaction ms | publish ms |');
-      md.push('|---|---|---|---|---|---|');
       const cell = (p: { meanMs: number; p99AtMostMs: number }) => `${fmt(p.meanMs, 1)} (p99 ≤ ${Number.isFinite(p.p99AtMostMs) ? fmt(p.p99AtMostMs) : '∞'})`;
       for (const f of phased) {
         const b = f.batches as NonNullable<typeof f.batches>;
         md.push(`| ${f.target}/s | ${fmt(b.batches)} | ${fmt(b.createsPerBatch, 1)} | ${cell(b.phases.wait)} | ${cell(b.phases.transaction)} | ${cell(b.phases.publish)} |`);
       }
     }
-    const costed = [fr, ...(intake.halfCapacity ? [intake.halfCapacity] : [])].filter((f) => f.cpu);
+    const costed = paced.filter((f) => f.cpu);
     if (costed.length > 0) {
-      md.push('');
-      md.push(
+      tableHead(
         "What a paced create cost the machine: CPU µs per 2xx answer of each process group over the repeats (from /proc), and how many of the machine's cores were busy on average, everything included. The load generator is autocannon inside the benchmark process, on the same cores.",
+        ['target', 'apis', 'RabbitMQ', 'MariaDB', 'nginx', 'stack in all', 'load generator', 'cores busy'],
       );
-      md.push('');
-      md.push('| target | apis | RabbitMQ | MariaDB | nginx | stack in all | load generator | cores busy |');
-      md.push('|---|---|---|---|---|---|---|---|');
       for (const f of costed) {
         const u = f.cpu.microsPerCreate;
         const parts = [u.apis, u.rabbitmq, u.mariadb, u.nginx];
