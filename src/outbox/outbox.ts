@@ -89,6 +89,7 @@ export function createOutbox(deps: {
   let toDelete: number[] = [];
   let deleteTimer: NodeJS.Timeout | undefined;
   function deleteSoon(ids: number[]): void {
+    if (ids.length === 0) return;
     toDelete.push(...ids);
     if (toDelete.length >= DELETE_MAX_IDS) void deleteNow();
     else if (!deleteTimer) deleteTimer = setTimeout(() => void deleteNow(), deps.deleteDelayMs ?? DELETE_DELAY_MS).unref();
