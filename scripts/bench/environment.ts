@@ -3,10 +3,9 @@
  * the stack's RabbitMQ (a unique prefix per run), and the app processes that
  * `scripts/stack.sh up --api N --workers M` starts.
  */
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import { readFileSync } from 'node:fs';
 import { ROOT, STACK_DIR, cpuMsOf, httpText, log, readPid, run } from './common';
 
 export const DB_USER = process.env.DB_USER ?? 'compensator';

@@ -127,8 +127,11 @@ export function createOutbox(deps: {
       await tracked(publishAll(pending).then(deleteSoon));
     },
     async idle() {
-      await Promise.allSettled([...inFlight]);
-      await deleteNow();
+      // A flush that ends meanwhile may start a DELETE (its timer, or the size cap): wait for that too.
+      while (inFlight.size > 0 || toDelete.length > 0) {
+        await Promise.allSettled([...inFlight]);
+        await deleteNow();
+      }
     },
     async relayOnce() {
       return db.transaction(async (trx) => {
