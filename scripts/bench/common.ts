@@ -164,6 +164,11 @@ export function cpuMsOf(pid: number): number | undefined {
   }
 }
 
+/** The sum, or undefined when there is nothing to add or any part is unknown. */
+export function sumIfAll(values: Array<number | undefined>): number | undefined {
+  return values.length > 0 && values.every((v) => v !== undefined) ? (values as number[]).reduce((a, b) => a + b, 0) : undefined;
+}
+
 /** CPU time of the whole machine in ms (all cores), busy and in all, from /proc/stat. */
 export function machineCpuMs(): { busy: number; total: number } {
   // cpu user nice system idle iowait irq softirq steal ...

@@ -4,7 +4,7 @@
  * at the same moment end to end through the delay levels (dead-lettering), quorum and classic.
  */
 import type mysql from 'mysql2/promise';
-import { distribution, fmt, httpText, log, popcount, promSum, sleep, spread, waitFor, type Spread } from './common';
+import { distribution, fmt, httpText, log, popcount, promSum, sleep, spread, sumIfAll, waitFor, type Spread } from './common';
 import type { Context } from './context';
 import { RABBITMQ_PROMETHEUS, appEnvironment, benchPool, stackCpuMs, stackUp, type StackCpu } from './environment';
 import { fillDueQueue, insertPayments, openBenchBroker, openSchedulerPool, workerCounter } from './timers';
@@ -78,8 +78,7 @@ function startCpuSampler(intervalMs = 50) {
         return a === undefined || b === undefined ? undefined : ((b - a) * 1000) / Math.max(1, payments);
       };
       const r = { workers: per('workers'), rabbitmq: per('rabbitmq'), mariadb: per('mariadb') };
-      const parts = [r.workers, r.rabbitmq, r.mariadb];
-      return { ...r, total: parts.every((p) => p !== undefined) ? parts.reduce((x, y) => (x as number) + (y as number), 0) : undefined };
+      return { ...r, total: sumIfAll([r.workers, r.rabbitmq, r.mariadb]) };
     },
   };
 }

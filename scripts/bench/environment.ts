@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import { ROOT, STACK_DIR, cpuMsOf, httpText, log, readPid, run } from './common';
+import { ROOT, STACK_DIR, cpuMsOf, httpText, log, readPid, run, sumIfAll } from './common';
 
 export const DB_USER = process.env.DB_USER ?? 'compensator';
 export const DB_PASSWORD = process.env.DB_PASSWORD ?? 'compensator';
@@ -182,10 +182,7 @@ export type StackCpu = Record<'apis' | 'workers' | 'rabbitmq' | 'mariadb' | 'ngi
  * load generator). Undefined for a group with no process to read (one the stack did not start).
  */
 export function stackCpuMs(): StackCpu {
-  const sum = (pids: number[]) => {
-    const ms = pids.map(cpuMsOf);
-    return ms.length > 0 && ms.every((m) => m !== undefined) ? ms.reduce((a, b) => (a as number) + (b as number), 0) : undefined;
-  };
+  const sum = (pids: number[]) => sumIfAll(pids.map(cpuMsOf));
   const apps = [...appPids()];
   const of = (prefix: string) => apps.filter(([name]) => name.startsWith(prefix)).map(([, pid]) => pid);
   const one = (pid: number | undefined) => (pid ? cpuMsOf(pid) : undefined);

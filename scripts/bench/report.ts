@@ -8,7 +8,7 @@ import type { AccuracyRun } from './accuracy';
 import type { BatchJobResults, BatchPhase } from './batch-job';
 import type { CeilingResults } from './ceilings';
 import { barsWithSpread, groupedBars, histogram, lines, writeChart } from './charts';
-import { defaultConfig, fmt, fmtSpread, log, spread } from './common';
+import { defaultConfig, fmt, fmtSpread, log, spread, sumIfAll } from './common';
 import type { Context } from './context';
 import type { DrainResults, EndToEndRun } from './drain';
 import type { IntakeResults } from './intake';
@@ -229,8 +229,7 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
       );
       for (const f of costed) {
         const u = f.cpu.microsPerCreate;
-        const parts = [u.apis, u.rabbitmq, u.mariadb, u.nginx];
-        const all = parts.every((x) => x !== undefined) ? parts.reduce((a, b) => (a as number) + (b as number), 0) : undefined;
+        const all = sumIfAll([u.apis, u.rabbitmq, u.mariadb, u.nginx]);
         md.push(`| ${f.target}/s | ${fmt(u.apis)} | ${fmt(u.rabbitmq)} | ${fmt(u.mariadb)} | ${fmt(u.nginx)} | ${fmt(all)} | ${fmt(u.bench)} | ${fmt(f.cpu.busyCores, 2)} of ${f.cpu.cores} |`);
       }
     }

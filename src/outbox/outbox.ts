@@ -30,7 +30,7 @@ export interface Outbox {
 }
 
 /** Published rows wait at most this long for their DELETE, or until this many are waiting. */
-export const DELETE_DELAY_MS = 50;
+const DELETE_DELAY_MS = 50;
 const DELETE_MAX_IDS = 1000;
 
 /**
