@@ -15,6 +15,8 @@ export interface Outbox {
    * there are); publish them with `flush` after commit. Nothing to write gives undefined.
    */
   add(trx: Knex.Transaction, messages: ScheduledMessage[]): Promise<PendingOutboxMessage | undefined>;
+  /** add's INSERT (messages not empty), for a transaction sent in rounds; its insertId is the row's id. */
+  addInsert(messages: ScheduledMessage[]): Knex.QueryBuilder;
   /**
    * Publishes committed messages; resolves once the broker confirmed them, and their rows are
    * deleted by id shortly after, together with other flushes' rows. Never throws: a row with any
@@ -116,10 +118,13 @@ export function createOutbox(deps: {
   const outbox: Outbox = {
     async add(trx, messages) {
       if (messages.length === 0) return undefined;
+      const [id] = await outbox.addInsert(messages).transacting(trx);
+      return { id: Number(id), messages };
+    },
+    addInsert(messages) {
       const kinds = new Set(messages.map((m) => m.destination));
       const kind = kinds.size === 1 ? messages[0]!.destination : 'mixed';
-      const [id] = await trx('outbox').insert({ kind, message: JSON.stringify(messages), created_at: new Date() });
-      return { id: Number(id), messages };
+      return db('outbox').insert({ kind, message: JSON.stringify(messages), created_at: new Date() });
     },
     async flush(maybePending) {
       const pending = maybePending.filter((row): row is PendingOutboxMessage => row !== undefined);

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { consecutiveIdStep, type Database } from '../infra/database';
+import { consecutiveIdStep, insertIdOf, type Database, type SendRound } from '../infra/database';
 import type { PaymentStatus, TransitionCause } from './payment-states';
 
 export interface PaymentRow {
@@ -54,6 +54,21 @@ export function createPaymentsRepository(deps: {
   assumeInterleavedIds?: boolean;
 }) {
   const { db } = deps;
+
+  /** The INSERT of appendEvents (events not empty), to run or to send in a round. */
+  function eventsInsert(events: PaymentEvent[]): Knex.QueryBuilder {
+    return db('payment_events').insert(
+      events.map((e) => ({
+        payment_id: e.paymentId,
+        from_status: e.from,
+        to_status: e.to,
+        cause: e.cause,
+        at: e.at,
+        details: e.details ? JSON.stringify(e.details) : null,
+      })),
+    );
+  }
+
   return {
     async findById(id: number, runner: Runner = db): Promise<PaymentRow | undefined> {
       return runner<PaymentRow>('payments').where({ id }).first();
@@ -73,16 +88,21 @@ export function createPaymentsRepository(deps: {
       if (ids.length === 0) return [];
       return trx<PaymentRow>('payments').whereIn('id', sortedIds(ids)).orderBy('id').forUpdate();
     },
-    /** One multi-row INSERT; returns the new ids in the order given. */
-    async insertMany(trx: Knex.Transaction, payments: NewPayment[]): Promise<number[]> {
-      // Consecutive ids follow from the first; only interleaved ones must be read back.
+    /**
+     * One multi-row INSERT as a round of a transaction in rounds; returns the new ids in the
+     * order given. Consecutive ids follow from the first; interleaved ones are read back by the
+     * unique public id in the same round.
+     */
+    async insertMany(send: SendRound, payments: NewPayment[]): Promise<number[]> {
       const step = payments.length === 1 ? 1 : deps.assumeInterleavedIds ? undefined : consecutiveIdStep(db);
-      const [firstId] = await trx('payments').insert(payments.map((p) => ({ ...p, updated_at: p.created_at })));
-      if (step !== undefined) return payments.map((_, k) => Number(firstId) + k * step);
-      // Interleaved ids: ask by the unique public id.
-      const rows: Array<{ id: number; public_id: string }> = await trx('payments')
-        .select('id', 'public_id')
-        .whereIn('public_id', payments.map((p) => p.public_id));
+      const insert = db('payments').insert(payments.map((p) => ({ ...p, updated_at: p.created_at })));
+      if (step !== undefined) {
+        const [inserted] = await send([insert]);
+        const firstId = insertIdOf(inserted);
+        return payments.map((_, k) => firstId + k * step);
+      }
+      const readBack = db('payments').select('id', 'public_id').whereIn('public_id', payments.map((p) => p.public_id));
+      const [, rows] = (await send([insert, readBack])) as [unknown, Array<{ id: number; public_id: string }>];
       const idOf = new Map(rows.map((r) => [r.public_id, Number(r.id)]));
       return payments.map((p) => idOf.get(p.public_id) as number);
     },
@@ -105,17 +125,9 @@ export function createPaymentsRepository(deps: {
     },
     async appendEvents(trx: Knex.Transaction, events: PaymentEvent[]): Promise<void> {
       if (events.length === 0) return;
-      await trx('payment_events').insert(
-        events.map((e) => ({
-          payment_id: e.paymentId,
-          from_status: e.from,
-          to_status: e.to,
-          cause: e.cause,
-          at: e.at,
-          details: e.details ? JSON.stringify(e.details) : null,
-        })),
-      );
+      await eventsInsert(events).transacting(trx);
     },
+    eventsInsert,
   };
 }
 export type PaymentsRepository = ReturnType<typeof createPaymentsRepository>;

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../src/config/config-schema';
 import { createDatabase } from '../../src/infra/database';
+import type { NewPayment } from '../../src/payments/payments-repository';
 import { generatePublicId } from '../../src/payments/payments-service';
 
 export interface EventRow {
@@ -31,6 +32,24 @@ export async function internalIdOf(db: Knex, publicId: string): Promise<number> 
   return Number(row.id);
 }
 
+/** A PENDING payment row as the create path writes it, expiring in a minute unless told. */
+export function newPaymentRow(merchantId: string, orderId: string, fields: Partial<NewPayment> = {}): NewPayment {
+  return {
+    public_id: generatePublicId(),
+    merchant_id: merchantId,
+    order_id: orderId,
+    amount: 100,
+    currency: 'CNY',
+    channel: 'wechat',
+    status: 'PENDING',
+    request_hash: 'x'.repeat(64),
+    notify_url: null,
+    expires_at: new Date(Date.now() + 60000),
+    created_at: new Date(),
+    ...fields,
+  };
+}
+
 /** Inserts PENDING payments straight into the table, all expiring at `expiresAt`. */
 export async function insertPendingPayments(db: Knex, count: number, expiresAt: Date, channel = 'wechat'): Promise<number[]> {
   const merchant = `bulk_${randomUUID().slice(0, 8)}`;
@@ -38,16 +57,7 @@ export async function insertPendingPayments(db: Knex, count: number, expiresAt: 
   const ids: number[] = [];
   for (let i = 0; i < count; i += 500) {
     const rows = Array.from({ length: Math.min(500, count - i) }, (_, j) => ({
-      public_id: generatePublicId(),
-      merchant_id: merchant,
-      order_id: `o-${i + j}`,
-      amount: 100,
-      currency: 'CNY',
-      channel,
-      status: 'PENDING',
-      request_hash: 'x'.repeat(64),
-      expires_at: expiresAt,
-      created_at: now,
+      ...newPaymentRow(merchant, `o-${i + j}`, { channel, expires_at: expiresAt, created_at: now }),
       updated_at: now,
     }));
     await db('payments').insert(rows);

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import { consecutiveIdStep, createDatabase } from '../../src/infra/database';
+import { consecutiveIdStep, createDatabase, transactionInRounds } from '../../src/infra/database';
 import { createPaymentsRepository, type NewPayment } from '../../src/payments/payments-repository';
-import { generatePublicId } from '../../src/payments/payments-service';
+import { newPaymentRow } from '../helpers/fixtures';
 import { testConfig } from '../helpers/test-app';
 
 // insertMany answers the new ids without reading them back when the server promises
@@ -24,23 +24,15 @@ describe('payments repository: ids of a multi-row insert', () => {
   });
 
   const newPayments = (n: number, tag: string): NewPayment[] =>
-    Array.from({ length: n }, (_, k) => ({
-      public_id: generatePublicId(),
-      merchant_id: merchant,
-      order_id: `${tag}-${k}`,
-      amount: 100 + k,
-      currency: 'CNY',
-      channel: 'wechat',
-      status: 'PENDING',
-      request_hash: 'x'.repeat(64),
-      notify_url: null,
-      expires_at: new Date(Date.now() + 60000),
-      created_at: new Date(),
-    }));
+    Array.from({ length: n }, (_, k) => newPaymentRow(merchant, `${tag}-${k}`, { amount: 100 + k }));
 
   async function insertAndCheck(runner: Knex, repository: ReturnType<typeof createPaymentsRepository>, tag: string): Promise<number[]> {
     const payments = newPayments(25, tag);
-    const ids = await runner.transaction((trx) => repository.insertMany(trx, payments));
+    const ids = await transactionInRounds(runner, async (send) => {
+      const inserted = await repository.insertMany(send, payments);
+      await send([], { commit: true });
+      return inserted;
+    });
     const rows: Array<{ id: number; public_id: string }> = await db('payments').select('id', 'public_id').whereIn('public_id', payments.map((p) => p.public_id));
     const idOf = new Map(rows.map((r) => [r.public_id, Number(r.id)]));
     expect(ids).toEqual(payments.map((p) => idOf.get(p.public_id)));
