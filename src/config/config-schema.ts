@@ -83,7 +83,8 @@ export const configSchema = z
     outbox: z
       .object({
         relayIntervalMs: z.number().int().positive(),
-        relayMinAgeMs: z.number().int().min(0),
+        // Younger rows may still be in their own flush: the relay would publish every one twice.
+        relayMinAgeMs: z.number().int().min(1000, 'outbox.relayMinAgeMs must be at least 1000: a younger row may still be publishing after its commit'),
         relayBatchSize: z.number().int().positive(),
         publishTimeoutMs: z.number().int().positive(),
       })

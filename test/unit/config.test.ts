@@ -241,5 +241,14 @@ describe('loadConfig', () => {
       const err = errorOf(() => load({ ADMIN_TOKEN: 'short' }));
       expect(err.message).toMatch(/ADMIN_TOKEN must be at least 16 characters/);
     });
+
+    it('when outbox.relayMinAgeMs is below 1000, then loading fails naming the key, and 1000 loads', () => {
+      const tooYoung = configDirWith((d) => (d.outbox.relayMinAgeMs = 200));
+      const err = errorOf(() => loadConfig({ env: { NODE_ENV: 'development' }, configDir: tooYoung }));
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(err.message).toMatch(/outbox\.relayMinAgeMs must be at least 1000/);
+      const enough = configDirWith((d) => (d.outbox.relayMinAgeMs = 1000));
+      expect(loadConfig({ env: { NODE_ENV: 'development' }, configDir: enough }).config.outbox.relayMinAgeMs).toBe(1000);
+    });
   });
 });
