@@ -20,6 +20,21 @@ export default tseslint.config(
     },
   },
   {
+    // The pool allows multi-statement queries (transactionInRounds): SQL text is built from
+    // constants only, and every value is bound. A template with interpolations needs a reason.
+    basePath: root,
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'CallExpression[callee.property.name=/^(raw|query)$|Raw$/] > TemplateLiteral[expressions.length>0]',
+          message: 'No interpolated SQL: bind values with ? (the pool runs multi-statement queries).',
+        },
+      ],
+    },
+  },
+  {
     // Domain files stay free of the HTTP, database and broker libraries (Temporal's samples do the same).
     basePath: root,
     files: [

@@ -87,7 +87,9 @@ type PooledConnection = {
  * ends it. A knex transaction sends BEGIN, each statement and COMMIT one by one; on the create
  * path that was 5 round trips per batch, each a socket write and read on both ends and more time
  * holding the rows' locks. The server stops a query at its first failing statement; any error
- * rolls the transaction back and is thrown, like knex's (errno included).
+ * rolls the transaction back and is thrown, like knex's (errno included). Results are the
+ * driver's own (an INSERT's is a header with insertId), not knex's. An error thrown by `work`
+ * after its commit round leaves the transaction committed.
  */
 export async function transactionInRounds<T>(db: Database, work: (send: SendRound) => Promise<T>): Promise<T> {
   const conn = (await db.client.acquireConnection()) as PooledConnection;
@@ -98,13 +100,17 @@ export async function transactionInRounds<T>(db: Database, work: (send: SendRoun
   const send: SendRound = async (queries, options) => {
     if (committed) throw new Error('transactionInRounds: the transaction has already committed');
     const compiled = queries.map((q) => q.toSQL().toNative());
+    // Results are matched to queries by position: one statement per query, none empty.
+    if (compiled.some((c) => !c.sql.trim() || c.sql.includes(';'))) throw new Error('transactionInRounds: each query must be one non-empty statement');
     const statements = [...(open ? [] : ['START TRANSACTION']), ...compiled.map((c) => c.sql), ...(options?.commit ? ['COMMIT'] : [])];
     const skip = open ? 0 : 1;
     open = true;
     const results = await query(statements.join(';\n'), compiled.flatMap((c) => c.bindings as unknown[]));
     if (options?.commit) committed = true;
     // The driver answers one statement with its result and several with a list of them.
-    return (statements.length === 1 ? [results] : (results as unknown[])).slice(skip, skip + queries.length);
+    const all = statements.length === 1 ? [results] : (results as unknown[]);
+    if (all.length !== statements.length) throw new Error(`transactionInRounds: ${statements.length} statements gave ${all.length} results`);
+    return all.slice(skip, skip + queries.length);
   };
   try {
     const value = await work(send);

@@ -117,6 +117,7 @@ export function createPaymentsRepository(deps: {
       if (txIds && txIds.size > 0) {
         const cases = sorted.filter((id) => txIds.has(id));
         set.transaction_id = trx.raw(
+          // eslint-disable-next-line no-restricted-syntax -- only the count of bound pairs is interpolated
           `CASE id ${cases.map(() => 'WHEN ? THEN ?').join(' ')} ELSE transaction_id END`,
           cases.flatMap((id) => [id, txIds.get(id) as string]),
         );

@@ -5,27 +5,32 @@ import { testConfig } from '../helpers/test-app';
 
 // transactionInRounds sends each round as one multi-statement query: results come back per
 // query, a failure anywhere rolls the whole transaction back, and the pooled connection is
-// clean for the next user.
+// clean (or replaced) for the next user.
 describe('database: a transaction in rounds', () => {
   const config = testConfig();
   const merchant = `rounds_${process.pid}_${Date.now()}`;
   let db: Knex;
+  let other: Knex;
 
   // One connection: every test reuses the session the one before it left behind.
   beforeAll(() => {
     db = createDatabase({ config, poolMax: 1 });
+    other = createDatabase({ config, poolMax: 1 });
   });
   afterAll(async () => {
     await db('payments').where({ merchant_id: merchant }).delete();
     await db.destroy();
+    await other.destroy();
   });
 
   const payment = (orderId: string) => ({ ...newPaymentRow(merchant, orderId), updated_at: new Date() });
-  const ordersOf = async (): Promise<string[]> => (await db('payments').where({ merchant_id: merchant }).orderBy('id').pluck('order_id')) as string[];
-  const inTransaction = async (): Promise<number> => Number(((await db.raw('SELECT @@in_transaction AS t')) as [Array<{ t: number }>])[0][0]?.t);
+  /** This merchant's orders that start with `prefix`, in insert order. */
+  const ordersOf = async (prefix: string): Promise<string[]> =>
+    (await db('payments').where({ merchant_id: merchant }).andWhere('order_id', 'like', `${prefix}%`).orderBy('id').pluck('order_id')) as string[];
+  const inTransaction = async (pool: Knex = db): Promise<number> => Number(((await pool.raw('SELECT @@in_transaction AS t')) as [Array<{ t: number }>])[0][0]?.t);
 
   it('when two rounds commit, then each query gets its own result in order and a later round can use an earlier one', async () => {
-    const [a, b] = [payment('keep-a'), payment('keep-b')];
+    const [a, b] = [payment('two-a'), payment('two-b')];
     const readBack = await transactionInRounds(db, async (send) => {
       const [inserted, selected] = await send([db('payments').insert(a), db('payments').select('public_id').where({ public_id: a.public_id })]);
       const id = insertIdOf(inserted);
@@ -34,49 +39,103 @@ describe('database: a transaction in rounds', () => {
       expect(insertIdOf(second)).toBeGreaterThan(id);
       return byId;
     });
-    expect(readBack).toEqual([{ order_id: 'keep-a' }]);
-    expect(await ordersOf()).toEqual(['keep-a', 'keep-b']);
+    expect(readBack).toEqual([{ order_id: 'two-a' }]);
+    expect(await ordersOf('two-')).toEqual(['two-a', 'two-b']);
     expect(await inTransaction()).toBe(0);
   });
 
   it('when a statement of the committing round fails, then the error keeps its errno and nothing of the transaction stays', async () => {
-    const before = await ordersOf();
+    await db('payments').insert(payment('dup-taken'));
     const error = await transactionInRounds(db, async (send) => {
-      await send([db('payments').insert(payment('dropped-1'))]);
+      await send([db('payments').insert(payment('dup-1'))]);
       // A duplicate (merchant, order) stops the round before its COMMIT.
-      await send([db('payments').insert(payment('dropped-2')), db('payments').insert(payment('keep-a'))], { commit: true });
+      await send([db('payments').insert(payment('dup-2')), db('payments').insert(payment('dup-taken'))], { commit: true });
     }).catch((err: unknown) => err);
     expect((error as { errno?: number }).errno).toBe(1062);
-    expect(await ordersOf()).toEqual(before);
+    expect(await ordersOf('dup-')).toEqual(['dup-taken']);
     expect(await inTransaction()).toBe(0);
   });
 
+  it('when a round waits too long for a row lock, then the lock-wait timeout (1205) comes back and the earlier round is undone too', async () => {
+    // 1205 undoes only the statement in InnoDB: the rollback of the rest is ours.
+    const impatient = createDatabase({ config, poolMax: 1, sessionSetup: 'SET SESSION innodb_lock_wait_timeout = 1' });
+    const locked = payment('lock-held');
+    await db('payments').insert(locked);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let holding!: () => void;
+    const isHolding = new Promise<void>((resolve) => (holding = resolve));
+    const blocker = other.transaction(async (trx) => {
+      await trx('payments').where({ public_id: locked.public_id }).forUpdate();
+      holding();
+      await held;
+    });
+    try {
+      await isHolding;
+      const error = await transactionInRounds(impatient, async (send) => {
+        await send([impatient('payments').insert(payment('lock-dropped'))]);
+        await send([impatient('payments').where({ public_id: locked.public_id }).update({ amount: 1 })], { commit: true });
+      }).catch((err: unknown) => err);
+      expect((error as { errno?: number }).errno).toBe(1205);
+      expect(await inTransaction(impatient)).toBe(0);
+    } finally {
+      release();
+      await blocker;
+      await impatient.destroy();
+    }
+    expect(await ordersOf('lock-')).toEqual(['lock-held']);
+  });
+
+  it('when the connection dies between rounds, then the error comes back, nothing stays, and the pool hands out a working connection', async () => {
+    const error = await transactionInRounds(db, async (send) => {
+      const [, session] = (await send([db('payments').insert(payment('killed-1')), db.raw('SELECT CONNECTION_ID() AS id')])) as [unknown, Array<{ id: number }>];
+      await other.raw('KILL ?', [session[0]!.id]);
+      await send([db('payments').insert(payment('killed-2'))], { commit: true });
+    }).catch((err: unknown) => err);
+    // The driver words it by timing (lost mid-query, socket ended, closed before the round): any
+    // error will do, where a committed transaction would give undefined.
+    expect(error).toHaveProperty('message');
+    expect(await ordersOf('killed-')).toEqual([]);
+    await transactionInRounds(db, (send) => send([db('payments').insert(payment('after-kill'))], { commit: true }));
+    expect(await ordersOf('after-kill')).toEqual(['after-kill']);
+  });
+
   it('when the work throws between rounds, then the first round is rolled back', async () => {
-    const before = await ordersOf();
     await expect(
       transactionInRounds(db, async (send) => {
-        await send([db('payments').insert(payment('dropped-3'))]);
+        await send([db('payments').insert(payment('throw-1'))]);
         throw new Error('changed my mind');
       }),
     ).rejects.toThrow('changed my mind');
-    expect(await ordersOf()).toEqual(before);
+    expect(await ordersOf('throw-')).toEqual([]);
     expect(await inTransaction()).toBe(0);
   });
 
   it('when the work returns without a round that commits, then it fails and nothing stays', async () => {
-    const before = await ordersOf();
-    await expect(transactionInRounds(db, async (send) => void (await send([db('payments').insert(payment('dropped-4'))])))).rejects.toThrow(/without a send that commits/);
-    expect(await ordersOf()).toEqual(before);
+    await expect(transactionInRounds(db, async (send) => void (await send([db('payments').insert(payment('open-1'))])))).rejects.toThrow(/without a send that commits/);
+    expect(await ordersOf('open-')).toEqual([]);
     expect(await inTransaction()).toBe(0);
   });
 
-  it('when a round follows the commit, then it is refused', async () => {
+  it('when the work throws after its commit round, then the error comes back and the commit stands', async () => {
     await expect(
       transactionInRounds(db, async (send) => {
-        await send([db('payments').insert(payment('keep-c'))], { commit: true });
-        await send([db('payments').insert(payment('too-late'))]);
+        await send([db('payments').insert(payment('late-1'))], { commit: true });
+        throw new Error('after commit');
+      }),
+    ).rejects.toThrow('after commit');
+    expect(await ordersOf('late-')).toEqual(['late-1']);
+  });
+
+  it('when a round follows the commit, or a query holds two statements, then it is refused', async () => {
+    await expect(
+      transactionInRounds(db, async (send) => {
+        await send([db('payments').insert(payment('refused-1'))], { commit: true });
+        await send([db('payments').insert(payment('refused-2'))]);
       }),
     ).rejects.toThrow(/already committed/);
-    expect(await ordersOf()).toEqual(['keep-a', 'keep-b', 'keep-c']);
+    await expect(transactionInRounds(db, (send) => send([db.raw('SELECT 1; SELECT 2')], { commit: true }))).rejects.toThrow(/one non-empty statement/);
+    expect(await ordersOf('refused-')).toEqual(['refused-1']);
+    expect(await inTransaction()).toBe(0);
   });
 });
