@@ -50,19 +50,21 @@ export function newPaymentRow(merchantId: string, orderId: string, fields: Parti
   };
 }
 
-/** Inserts PENDING payments straight into the table, all expiring at `expiresAt`. */
-export async function insertPendingPayments(db: Knex, count: number, expiresAt: Date, channel = 'wechat'): Promise<number[]> {
+/**
+ * Inserts PENDING payments straight into the table, expiring at `expiresAt` (or at what it gives
+ * for each index). Up to 500 go in one multi-row INSERT, so their ids are consecutive.
+ */
+export async function insertPendingPayments(db: Knex, count: number, expiresAt: Date | ((index: number) => Date), channel = 'wechat'): Promise<number[]> {
   const merchant = `bulk_${randomUUID().slice(0, 8)}`;
   const now = new Date();
-  const ids: number[] = [];
+  const expiryOf = typeof expiresAt === 'function' ? expiresAt : () => expiresAt;
   for (let i = 0; i < count; i += 500) {
     const rows = Array.from({ length: Math.min(500, count - i) }, (_, j) => ({
-      ...newPaymentRow(merchant, `o-${i + j}`, { channel, expires_at: expiresAt, created_at: now }),
+      ...newPaymentRow(merchant, `o-${i + j}`, { channel, expires_at: expiryOf(i + j), created_at: now }),
       updated_at: now,
     }));
     await db('payments').insert(rows);
   }
   const inserted = await db('payments').where({ merchant_id: merchant }).orderBy('id').select('id');
-  ids.push(...inserted.map((r: { id: number }) => Number(r.id)));
-  return ids;
+  return inserted.map((r: { id: number }) => Number(r.id));
 }

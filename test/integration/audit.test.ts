@@ -3,7 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createDelayScheduler } from '../../src/delay/delay-scheduler';
 import { auditOverdue } from '../../src/ops/audit';
-import { insertPendingPayments, newPaymentRow } from '../helpers/fixtures';
+import { insertPendingPayments } from '../helpers/fixtures';
 import { testConfig, useTestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
 
@@ -17,9 +17,7 @@ describe('audit: the read-only safety net', () => {
     // One multi-row INSERT, so the four ids are consecutive and no row of a test file running
     // alongside falls in between; the audit is bounded to them (others leave PENDING rows behind).
     const [past, future] = [new Date(Date.now() - 5 * 60 * 1000), new Date(Date.now() + 60 * 60 * 1000)];
-    const rows = [past, past, past, future].map((expires_at, k) => newPaymentRow(`audit_${process.pid}_${Date.now()}`, `o-${k}`, { expires_at }));
-    await suite.db('payments').insert(rows.map((r) => ({ ...r, updated_at: r.created_at })));
-    const ids = ((await suite.db('payments').whereIn('public_id', rows.map((r) => r.public_id)).orderBy('id').pluck('id')) as number[]).map(Number);
+    const ids = await insertPendingPayments(suite.db, 4, (k) => (k < 3 ? past : future));
     expect(ids[3]! - ids[0]!).toBe(3);
     const [lost, notYetDue] = [ids.slice(0, 3), ids.slice(3)];
     const fromId = ids[0]! - 1;
