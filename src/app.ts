@@ -19,6 +19,10 @@ import { createBacklogReader } from './ops/backlog';
 import { createMetrics } from './ops/metrics';
 import { createOpsPageRoutes } from './ops/ops-page-routes';
 import { createOpsRoutes } from './ops/ops-routes';
+import { createSecretBox } from './merchants/merchant-credentials';
+import { createMerchantsRepository } from './merchants/merchants-repository';
+import { createMerchantsRoutes } from './merchants/merchants-routes';
+import { createMerchantsService } from './merchants/merchants-service';
 import { createOutbox } from './outbox/outbox';
 import { createParkingRepository } from './parking/parking-repository';
 import { createPaymentTransitions } from './payments/payment-transitions';
@@ -73,6 +77,15 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   // Creates are answered at commit and their timers published just after: let those finish.
   shutdown.register('outbox publishes in flight', () => outbox.idle());
 
+  // Merchants: the tenants, their API keys and webhook secrets.
+  const merchants = createMerchantsService({
+    repository: createMerchantsRepository({ db }),
+    secretBox: createSecretBox(Buffer.from(config.merchantSecretsKey, 'base64')),
+    rotationOverlapSeconds: config.notifications.secretRotationOverlapSeconds,
+    onUnreadableSecret: (merchantId, secretId) => logger.error('a webhook secret does not open with MERCHANT_SECRETS_KEY', { merchantId, secretId }),
+    now: overrides.now,
+  });
+
   // Payments (intake and callbacks).
   const repository = createPaymentsRepository({ db });
   const transitions = createPaymentTransitions({ repository, outbox, metrics });
@@ -108,7 +121,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   });
 
   // Merchant notifications.
-  const notifications = createNotificationService({ config, scheduler, parking, metrics, logger: logger.child({ component: 'notifications' }), now: overrides.now });
+  const notifications = createNotificationService({ config, scheduler, parking, merchants, metrics, logger: logger.child({ component: 'notifications' }), now: overrides.now });
 
   // Admin.
   const parkingService = createParkingService({ db, parking, scheduler });
@@ -121,7 +134,8 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   http.use(metricsMiddleware(metrics));
   http.use(createOpsRoutes({ db, broker, metrics }));
   http.use(jsonBodyMiddleware(config.http.bodyLimitBytes));
-  http.use(createPaymentsRoutes({ service: payments, logger: logger.child({ component: 'payments' }), metrics }));
+  http.use(createPaymentsRoutes({ service: payments, merchants, logger: logger.child({ component: 'payments' }), metrics }));
+  http.use(createMerchantsRoutes({ adminToken: config.adminToken, merchants, logger: logger.child({ component: 'merchants' }) }));
   http.use(createAdminRoutes({ adminToken: config.adminToken, parking: parkingService, backlog, db, logger: logger.child({ component: 'admin' }) }));
   http.use(createOpsPageRoutes());
   http.use(notFoundHandler());
@@ -157,6 +171,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
     metrics,
     http,
     payments,
+    merchants,
     outbox,
     parking: parkingService,
     /** Starts the role's parts. The api answers even while the broker is down (the outbox holds timers). */

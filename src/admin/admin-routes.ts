@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { parseOrThrow } from '../payments/payments-schemas';
+import { parseOrThrow } from '../shared/validation';
 import type { Database } from '../infra/database';
 import type { BacklogReader } from '../ops/backlog';
 import { readPaymentStats } from '../ops/payment-stats';

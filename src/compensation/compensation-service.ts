@@ -101,12 +101,33 @@ export function createCompensationService(deps: {
     }
   }
 
+  /**
+   * A transaction id belongs to one payment of its channel (a unique index): a channel that
+   * says PAID with one another payment already holds, or twice in a batch, gets the later
+   * payments parked for a person instead of failing the batch on the index.
+   */
+  async function parkTransactionConflicts(decisions: Array<{ payment: PaymentRow; decision: Decision }>): Promise<void> {
+    const pays = decisions.filter((i) => i.decision.kind === 'pay');
+    if (pays.length === 0) return;
+    const txOf = (i: (typeof pays)[number]) => (i.decision as { transactionId: string }).transactionId;
+    const owners = await repository.findByTransactionIds((pays[0] as (typeof pays)[number]).payment.channel, pays.map(txOf));
+    for (const item of pays) {
+      const tx = txOf(item);
+      const owner = owners.get(tx);
+      if (owner === undefined) owners.set(tx, item.payment.id);
+      else if (owner !== item.payment.id) {
+        item.decision = { kind: 'park', reason: 'transaction_conflict', error: `channel said PAID with transaction ${tx}, which another payment holds` };
+      }
+    }
+  }
+
   /** Decides and settles the timers of one channel; channels run side by side. */
   async function settleChannel(group: Array<{ payment: PaymentRow; timers: DueTimer[] }>): Promise<void> {
     const decisions = await mapWithConcurrency(group, config.worker.channelConcurrency, async (item) => {
       const first = item.timers[0] as DueTimer;
       return { ...item, decision: await decide(item.payment, first.timer, correlationIdOf(first.delivery)) };
     });
+    await parkTransactionConflicts(decisions);
 
     const toPark: ParkedItemInput[] = [];
     const settledTimers: DueTimer[] = [];

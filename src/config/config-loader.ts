@@ -20,6 +20,9 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
+/** Development and test only: a fixed, public key, so the local stack's secrets survive restarts. */
+const DEV_MERCHANT_SECRETS_KEY = Buffer.alloc(32, 'payment-compensator-development').toString('base64');
+
 const DEFAULT_CONFIG_DIR = path.resolve(__dirname, '..', '..', 'config');
 
 function isPlainObject(v: unknown): v is Json {
@@ -64,7 +67,8 @@ function integerFromEnv(name: string, value: string): number {
 export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
   const configDir = options.configDir ?? DEFAULT_CONFIG_DIR;
-  const nodeEnv = env.NODE_ENV ?? 'development';
+  // Unset means production: a plain `npm start` must never run on development secrets.
+  const nodeEnv = env.NODE_ENV || 'production';
   if (!['production', 'development', 'test'].includes(nodeEnv)) {
     throw new ConfigError(`NODE_ENV must be production, development or test, got "${nodeEnv}"`);
   }
@@ -75,8 +79,8 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   // One more non-secret file for a deployment (the demo's points channels at the simulator).
   if (env.COMPENSATOR_CONFIG) raw = deepMerge(raw, readJson(path.resolve(env.COMPENSATOR_CONFIG)));
   // Secrets come only from the environment: a secret in a file is an error.
-  if (isPlainObject(raw.notifications) && 'secret' in raw.notifications) {
-    throw new ConfigError('notifications.secret must not be set in a file; use NOTIFICATION_SECRET');
+  for (const key of ['merchantSecretsKey', 'adminToken']) {
+    if (key in raw) throw new ConfigError(`${key} must not be set in a file; use ${key === 'adminToken' ? 'ADMIN_TOKEN' : 'MERCHANT_SECRETS_KEY'}`);
   }
   for (const [name, channel] of Object.entries(isPlainObject(raw.channels) ? raw.channels : {})) {
     if (isPlainObject(channel) && 'secret' in channel) {
@@ -100,30 +104,39 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   raw = structuredClone(raw); // the secrets below are filled in place
 
   const warnings: string[] = [];
-  const notifications = isPlainObject(raw.notifications) ? raw.notifications : {};
-  const notificationSecret = env.NOTIFICATION_SECRET ?? (notifications.secret as string | undefined);
-  if (notificationSecret) {
-    notifications.secret = notificationSecret;
-  } else if (nodeEnv === 'production') {
-    throw new ConfigError('NOTIFICATION_SECRET is required in production (it signs merchant notifications)');
-  } else {
-    notifications.secret = 'dev-notification-secret';
-    warnings.push('NOTIFICATION_SECRET is not set: merchant notifications are signed with the development secret');
+  // In production every secret and both URLs must come from the environment; all that are
+  // missing are named at once.
+  const missing: string[] = [];
+  if (nodeEnv === 'production') {
+    for (const variable of ['DATABASE_URL', 'AMQP_URL', 'ADMIN_TOKEN', 'MERCHANT_SECRETS_KEY']) {
+      if (!env[variable]) missing.push(variable);
+    }
   }
-  raw.notifications = notifications;
+  if (env.MERCHANT_SECRETS_KEY) {
+    raw.merchantSecretsKey = env.MERCHANT_SECRETS_KEY;
+  } else if (nodeEnv !== 'production') {
+    raw.merchantSecretsKey = DEV_MERCHANT_SECRETS_KEY;
+    warnings.push('MERCHANT_SECRETS_KEY is not set: webhook secrets are sealed with the development key');
+  }
   const channels = isPlainObject(raw.channels) ? raw.channels : {};
   for (const [name, channel] of Object.entries(channels)) {
     if (!isPlainObject(channel)) continue;
     const variable = `CHANNEL_SECRET_${name.toUpperCase()}`;
-    const secret = env[variable] ?? (channel.secret as string | undefined);
+    const secret = env[variable];
     if (secret) {
       channel.secret = secret;
     } else if (nodeEnv === 'production') {
-      throw new ConfigError(`${variable} is required in production (channel "${name}")`);
+      missing.push(variable);
     } else {
       channel.secret = `dev-secret-${name}`;
       warnings.push(`${variable} is not set: channel "${name}" uses the development secret`);
     }
+  }
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `NODE_ENV is ${env.NODE_ENV ? 'production' : 'unset, which means production'}, and these variables are required but not set: ${missing.join(', ')}` +
+        ' (set NODE_ENV=development for local use)',
+    );
   }
 
   const parsed = configSchema.safeParse(raw);

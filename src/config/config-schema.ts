@@ -76,8 +76,8 @@ export const configSchema = z
         /** Deliveries in flight per process; each is one HTTP call to a merchant. */
         prefetch: z.number().int().positive(),
         timeoutMs: z.number().int().positive(),
-        /** Filled from NOTIFICATION_SECRET; never from a file. */
-        secret: z.string().min(1),
+        /** How long a replaced webhook secret still signs, next to the new one. */
+        secretRotationOverlapSeconds: z.number().int().min(0).max(30 * 86400),
       })
       .strict(),
     outbox: z
@@ -90,7 +90,11 @@ export const configSchema = z
       })
       .strict(),
     channels: z.record(channelName, channelSchema).refine((c) => Object.keys(c).length > 0, 'at least one channel'),
-    adminToken: z.string().min(16, 'ADMIN_TOKEN must be at least 16 characters').optional(),
+    adminToken: z.string().min(32, 'ADMIN_TOKEN must be at least 32 characters').optional(),
+    /** Filled from MERCHANT_SECRETS_KEY (base64 of 32 bytes); seals merchants' webhook secrets. */
+    merchantSecretsKey: z
+      .string()
+      .refine((v) => /^[A-Za-z0-9+/]+={0,2}$/.test(v) && Buffer.from(v, 'base64').length === 32, 'MERCHANT_SECRETS_KEY must be base64 of 32 bytes (openssl rand -base64 32)'),
     log: z.object({ level: z.enum(['error', 'warn', 'info', 'debug']) }).strict(),
     shutdown: z.object({ timeoutMs: z.number().int().positive() }).strict(),
   })

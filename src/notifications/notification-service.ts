@@ -8,7 +8,8 @@ import type { Metrics } from '../ops/metrics';
 import type { ParkingRepository } from '../parking/parking-repository';
 import { attemptOf, parseMessage } from '../compensation/timer-message';
 import type { Logger } from '../shared/logger';
-import { signNotification } from './notification-signing';
+import type { MerchantsService } from '../merchants/merchants-service';
+import { webhookHeaders } from './notification-signing';
 
 const notificationSchema = z.object({
   eventId: z.string().min(1),
@@ -30,6 +31,7 @@ export function createNotificationService(deps: {
   config: Config;
   scheduler: DelayScheduler;
   parking: ParkingRepository;
+  merchants: MerchantsService;
   metrics: Metrics;
   logger: Logger;
   now?: () => number;
@@ -37,19 +39,14 @@ export function createNotificationService(deps: {
   const { config, metrics, logger } = deps;
   const now = deps.now ?? Date.now;
 
-  async function send(n: NotificationMessage): Promise<string | undefined> {
+  /** Undefined when delivered; otherwise why not. */
+  async function send(n: NotificationMessage, secrets: string[]): Promise<string | undefined> {
     const body = JSON.stringify({ eventId: n.eventId, type: n.type, payment: n.payment });
-    const timestamp = new Date(now()).toISOString();
     try {
       const res = await fetch(n.notifyUrl, {
         method: 'POST',
         body,
-        headers: {
-          'content-type': 'application/json',
-          'x-compensator-event-id': n.eventId,
-          'x-compensator-timestamp': timestamp,
-          'x-compensator-signature': signNotification(config.notifications.secret, timestamp, body),
-        },
+        headers: { 'content-type': 'application/json', ...webhookHeaders(secrets, n.eventId, new Date(now()), body) },
         signal: AbortSignal.timeout(config.notifications.timeoutMs),
         redirect: 'manual',
       });
@@ -58,6 +55,14 @@ export function createNotificationService(deps: {
     } catch (err) {
       return (err as Error).name === 'TimeoutError' ? `no answer within ${config.notifications.timeoutMs} ms` : (err as Error).message;
     }
+  }
+
+  /** The merchant's live secrets; none (an unknown merchant) is a failure that retries, then parks. */
+  async function secretsOf(n: NotificationMessage): Promise<string[] | string> {
+    const merchantId = n.payment.merchantId;
+    if (typeof merchantId !== 'string') return 'the notification names no merchant';
+    const secrets = await deps.merchants.signingSecrets(merchantId);
+    return secrets.length > 0 ? secrets : `merchant ${merchantId} has no webhook secret`;
   }
 
   return {
@@ -79,7 +84,8 @@ export function createNotificationService(deps: {
         delivery.ack();
         return;
       }
-      const failure = await send(n);
+      const secrets = await secretsOf(n);
+      const failure = typeof secrets === 'string' ? secrets : await send(n, secrets);
       if (!failure) {
         metrics.notifications.inc({ outcome: 'delivered' });
         logger.info('notification delivered', { eventId: n.eventId, type: n.type, paymentId: n.payment.id, attempt: n.attempt, correlationId });

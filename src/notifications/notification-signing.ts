@@ -1,15 +1,15 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
 
 /**
- * X-Compensator-Signature = hex(HMAC-SHA256(secret, `${timestamp}.${body}`)). Signing the
- * timestamp too lets a merchant refuse replays older than a few minutes.
+ * The Standard Webhooks headers of one delivery (DESIGN section 4): `webhook-signature` holds a
+ * `v1,<base64>` signature per live secret of the merchant, space-separated, so during a rotation
+ * a merchant verifies with either its old or its new secret.
  */
-export function signNotification(secret: string, timestamp: string, body: string): string {
-  return createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
-}
-
-export function verifyNotification(secret: string, timestamp: string, body: string, signature: string): boolean {
-  const expected = Buffer.from(signNotification(secret, timestamp, body), 'hex');
-  const given = Buffer.from(signature, 'hex');
-  return given.length === expected.length && timingSafeEqual(given, expected);
+export function webhookHeaders(secrets: string[], eventId: string, at: Date, body: string): Record<string, string> {
+  if (secrets.length === 0) throw new Error('no webhook secret to sign with');
+  return {
+    'webhook-id': eventId,
+    'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+    'webhook-signature': secrets.map((secret) => new Webhook(secret).sign(eventId, at, body)).join(' '),
+  };
 }

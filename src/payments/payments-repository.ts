@@ -79,6 +79,17 @@ export function createPaymentsRepository(deps: {
     async findByMerchantOrder(merchantId: string, orderId: string): Promise<PaymentRow | undefined> {
       return db<PaymentRow>('payments').where({ merchant_id: merchantId, order_id: orderId }).first();
     },
+    /** The id of the payment that holds this transaction id of the channel, if any. */
+    async findByTransactionId(runner: Runner, channel: string, transactionId: string): Promise<number | undefined> {
+      const row = await runner('payments').where({ channel, transaction_id: transactionId }).first('id');
+      return row ? Number(row.id) : undefined;
+    },
+    /** Which of these transaction ids of the channel are held, and by which payment. */
+    async findByTransactionIds(channel: string, transactionIds: string[]): Promise<Map<string, number>> {
+      if (transactionIds.length === 0) return new Map();
+      const rows: Array<{ id: number; transaction_id: string }> = await db('payments').where({ channel }).whereIn('transaction_id', transactionIds).select('id', 'transaction_id');
+      return new Map(rows.map((r) => [r.transaction_id, Number(r.id)]));
+    },
     async findByIds(ids: number[]): Promise<PaymentRow[]> {
       if (ids.length === 0) return [];
       return db<PaymentRow>('payments').whereIn('id', sortedIds(ids));

@@ -1,28 +1,37 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
+import { mayActFor, type MerchantsService, type Principal } from '../merchants/merchants-service';
 import type { RawBodyRequest } from '../shared/http';
 import type { Logger } from '../shared/logger';
 import type { Metrics } from '../ops/metrics';
+import { parseOrThrow } from '../shared/validation';
 import { toResource } from './payment-resource';
-import { callbackSchema, createPaymentSchema, parseOrThrow } from './payments-schemas';
+import { callbackSchema, createPaymentSchema } from './payments-schemas';
 import type { PaymentsService } from './payments-service';
 
-/** POST /v1/payments, GET /v1/payments/:id, POST /v1/payments/:id/callback (DESIGN section 4). */
-export function createPaymentsRoutes(deps: { service: PaymentsService; logger: Logger; metrics: Metrics }): Router {
-  const { service, logger, metrics } = deps;
+/**
+ * POST /v1/payments and GET /v1/payments/:id with a merchant's API key; POST
+ * /v1/payments/:id/callback signed by the channel (DESIGN section 4).
+ */
+export function createPaymentsRoutes(deps: { service: PaymentsService; merchants: MerchantsService; logger: Logger; metrics: Metrics }): Router {
+  const { service, merchants, logger, metrics } = deps;
   const router = Router();
+  const principalOf = (req: Request): Promise<Principal> => merchants.authenticate(req.header('authorization'));
 
   router.post('/v1/payments', async (req, res) => {
+    const principal = await principalOf(req);
     const request = parseOrThrow(createPaymentSchema, req.body);
-    const { created, payment } = await service.create(request);
+    const merchant = await merchants.merchantFor(principal, request.merchantId);
+    const { created, payment } = await service.create(request, { merchantId: merchant.merchant_id, notifyUrl: merchant.notify_url });
     if (created) {
       metrics.paymentsCreated.inc({ channel: payment.channel });
-      logger.info('payment created', { paymentId: payment.public_id, merchantId: payment.merchant_id, orderId: payment.order_id, expiresAt: payment.expires_at });
+      logger.info('payment created', { paymentId: payment.public_id, merchantId: payment.merchant_id, orderId: payment.order_id, expiresAt: payment.expires_at, keyId: principal.keyId });
     }
     res.status(created ? 201 : 200).json(toResource(payment));
   });
 
   router.get('/v1/payments/:id', async (req, res) => {
-    res.json(toResource(await service.get(req.params.id)));
+    const principal = await principalOf(req);
+    res.json(toResource(await service.get(req.params.id, (merchantId) => mayActFor(principal, merchantId))));
   });
 
   router.post('/v1/payments/:id/callback', async (req, res) => {

@@ -1,15 +1,10 @@
 import { z } from 'zod';
-import { ValidationError } from '../shared/errors';
-
-const identifier = z
-  .string()
-  .min(1, 'must be 1 to 64 characters')
-  .max(64, 'must be 1 to 64 characters')
-  .regex(/^[A-Za-z0-9_.:-]+$/, 'may only contain A-Z a-z 0-9 _ . : -');
+import { httpUrl, identifier } from '../shared/validation';
 
 export const createPaymentSchema = z
   .object({
-    merchantId: identifier,
+    /** Optional with a merchant's key (it must then be that merchant); required with a platform key. */
+    merchantId: identifier.optional(),
     orderId: identifier,
     amount: z
       .number({ error: 'amount must be a positive integer' })
@@ -24,16 +19,7 @@ export const createPaymentSchema = z
       .min(1, 'timeoutSeconds must be from 1 to 2592000')
       .max(2_592_000, 'timeoutSeconds must be from 1 to 2592000')
       .optional(),
-    notifyUrl: z
-      .string()
-      .max(2048)
-      .refine((u) => {
-        try {
-          return ['http:', 'https:'].includes(new URL(u).protocol);
-        } catch {
-          return false;
-        }
-      }, 'notifyUrl must be an http(s) URL')
+    notifyUrl: httpUrl('notifyUrl must be an http(s) URL')
       .optional(),
   })
   .strict();
@@ -52,19 +38,3 @@ export const callbackSchema = z
     if (body.paidAmount === undefined) ctx.addIssue({ code: 'custom', path: ['paidAmount'], message: 'paidAmount is required for SUCCESS' });
   });
 export type CallbackRequest = z.infer<typeof callbackSchema>;
-
-/** Parses input or throws a ValidationError whose message names the first problem. */
-export function parseOrThrow<T>(schema: z.ZodType<T>, input: unknown): T {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const details = result.error.issues.map((issue) => ({
-    path: issue.path.join('.') || (issue.code === 'unrecognized_keys' ? '' : '(body)'),
-    message:
-      issue.code === 'unrecognized_keys'
-        ? `unknown field${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`
-        : issue.path.length > 0 && !issue.message.includes(String(issue.path[0]))
-          ? `${issue.path.join('.')}: ${issue.message}`
-          : issue.message,
-  }));
-  throw new ValidationError(details[0]?.message ?? 'invalid request', details);
-}

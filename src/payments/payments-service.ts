@@ -1,10 +1,11 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../config/config-schema';
 import { DESTINATIONS } from '../infra/broker-topology';
 import { insertIdOf, isRetryableLockError, transactionInRounds, withLockRetry, type Database } from '../infra/database';
 import type { Outbox, PendingOutboxMessage } from '../outbox/outbox';
 import { ConflictError, NotFoundError, UnauthorizedError, UnavailableError, ValidationError } from '../shared/errors';
 import { createBatcher } from '../shared/concurrency';
+import { parseSignatureHeader, SIGNATURE_TOLERANCE_SECONDS, verifyGatewaySignature } from '../shared/gateway-signature';
 import { currentCorrelationId } from '../shared/request-context';
 import type { NewPayment, PaymentRow, PaymentsRepository } from './payments-repository';
 import type { PaymentTransitions } from './payment-transitions';
@@ -66,16 +67,6 @@ export function generatePublicId(): string {
   return `pay_${out}`;
 }
 
-/** hex(HMAC-SHA256(secret, body)), the channel callback signature. */
-export function signBody(secret: string, body: Buffer | string): string {
-  return createHmac('sha256', secret).update(body).digest('hex');
-}
-
-function signatureMatches(secret: string, rawBody: Buffer, signature: string | undefined): boolean {
-  if (!signature || !/^[0-9a-fA-F]{64}$/.test(signature)) return false;
-  return timingSafeEqual(Buffer.from(signBody(secret, rawBody), 'hex'), Buffer.from(signature, 'hex'));
-}
-
 function isDuplicateKey(err: unknown): boolean {
   return (err as { errno?: number }).errno === 1062;
 }
@@ -96,9 +87,7 @@ export function createPaymentsService(deps: {
   function channelOf(name: string) {
     const channel = config.channels[name];
     if (!channel) {
-      throw new ValidationError(`channel must be one of: ${Object.keys(config.channels).join(', ')}`, [
-        { path: 'channel', message: `unknown channel "${name}"` },
-      ]);
+      throw new ValidationError(`channel must be one of: ${Object.keys(config.channels).join(', ')}`, [{ path: 'channel', message: `unknown channel "${name}"` }]);
     }
     return channel;
   }
@@ -110,7 +99,10 @@ export function createPaymentsService(deps: {
    */
   async function insertAll(items: NewCreate[]): Promise<{ payments: PaymentRow[]; timers: PendingOutboxMessage }> {
     const { ids, timers } = await transactionInRounds(db, async (send) => {
-      const newIds = await repository.insertMany(send, items.map((i) => i.row));
+      const newIds = await repository.insertMany(
+        send,
+        items.map((i) => i.row),
+      );
       const messages = items.map((i, k) => ({
         destination: DESTINATIONS.paymentTimer,
         deadline: i.row.expires_at.getTime(),
@@ -118,18 +110,34 @@ export function createPaymentsService(deps: {
         correlationId: i.correlationId,
         body: { paymentId: newIds[k] },
       }));
-      const events = items.map((i, k) => ({ paymentId: newIds[k] as number, from: null, to: 'PENDING' as const, cause: 'created' as const, at: i.row.created_at }));
+      const events = items.map((i, k) => ({
+        paymentId: newIds[k] as number,
+        from: null,
+        to: 'PENDING' as const,
+        cause: 'created' as const,
+        at: i.row.created_at,
+      }));
       const [, outboxRow] = await send([repository.eventsInsert(events), outbox.addInsert(messages)], { commit: true });
       return { ids: newIds, timers: { id: insertIdOf(outboxRow), messages } };
     });
-    const payments = items.map((i, k) => ({ ...i.row, id: ids[k] as number, updated_at: i.row.created_at, transaction_id: null, paid_at: null, closed_at: null }));
+    const payments = items.map((i, k) => ({
+      ...i.row,
+      id: ids[k] as number,
+      updated_at: i.row.created_at,
+      transaction_id: null,
+      paid_at: null,
+      closed_at: null,
+    }));
     return { payments, timers };
   }
 
   /** Insert first: a repeat is rare, so it pays the duplicate-key round trip, not every create. */
   async function createOne(item: NewCreate): Promise<CreateResult & { timers?: PendingOutboxMessage }> {
     try {
-      const { payments: [payment], timers } = await insertAll([item]);
+      const {
+        payments: [payment],
+        timers,
+      } = await insertAll([item]);
       return { created: true, payment: payment as PaymentRow, timers };
     } catch (err) {
       // A repeat, or two identical creates racing: answer like a repeat (or 409 on another body).
@@ -137,9 +145,8 @@ export function createPaymentsService(deps: {
       const winner = await repository.findByMerchantOrder(item.row.merchant_id, item.row.order_id);
       if (!winner) throw err;
       if (winner.request_hash !== item.row.request_hash) {
-        throw new ConflictError(`order ${item.row.order_id} of merchant ${item.row.merchant_id} exists with a different body`, [
-          { path: '', message: `existing payment ${winner.public_id}` },
-        ]);
+        // Names no payment id: a caller that guesses order ids learns nothing it could read.
+        throw new ConflictError(`order ${item.row.order_id} of merchant ${item.row.merchant_id} exists with a different body`);
       }
       return { created: false, payment: winner };
     }
@@ -165,12 +172,22 @@ export function createPaymentsService(deps: {
       const afterCommit = async (timers: Array<PendingOutboxMessage | undefined>) => {
         const at = Date.now();
         await outbox.flush(timers);
-        deps.onCreateBatch?.({ size: items.length, waitSec: (started - oldest) / 1000, transactionSec: (at - started) / 1000, publishSec: (Date.now() - at) / 1000 });
+        deps.onCreateBatch?.({
+          size: items.length,
+          waitSec: (started - oldest) / 1000,
+          transactionSec: (at - started) / 1000,
+          publishSec: (Date.now() - at) / 1000,
+        });
       };
       if (items.length > 1) {
         try {
           const { payments, timers } = await insertAll(items);
-          answer(payments.map((payment) => ({ status: 'fulfilled', value: { created: true, payment } })));
+          answer(
+            payments.map((payment) => ({
+              status: 'fulfilled',
+              value: { created: true, payment },
+            })),
+          );
           await afterCommit([timers]);
           return;
         } catch (err) {
@@ -196,45 +213,67 @@ export function createPaymentsService(deps: {
   });
 
   return {
-    async create(request: CreatePaymentRequest): Promise<CreateResult> {
+    /**
+     * Creates a payment for `merchant` (resolved from the caller's key). A notifyUrl in the body
+     * must share the origin of the merchant's registered one; without one, the registered one is
+     * used.
+     */
+    async create(request: CreatePaymentRequest, merchant: { merchantId: string; notifyUrl: string }): Promise<CreateResult> {
       const channel = channelOf(request.channel);
-      // Defaults are filled before hashing, so an explicit default is the same request.
-      const normalised = { ...request, timeoutSeconds: request.timeoutSeconds ?? channel.timeoutSeconds, notifyUrl: request.notifyUrl ?? null };
+      if (request.notifyUrl !== undefined && new URL(request.notifyUrl).origin !== new URL(merchant.notifyUrl).origin) {
+        throw new ValidationError(`notifyUrl must have the origin of the merchant's registered notifyUrl (${new URL(merchant.notifyUrl).origin})`, [
+          {
+            path: 'notifyUrl',
+            message: 'origin differs from the registered notifyUrl',
+          },
+        ]);
+      }
+      // Defaults are filled before hashing, so an explicit default is the same request. The hash
+      // takes the body's notifyUrl, so a repeat stays a repeat if the registered one changes.
+      const timeoutSeconds = request.timeoutSeconds ?? channel.timeoutSeconds;
       const requestHash = createHash('sha256')
-        .update(JSON.stringify([normalised.merchantId, normalised.orderId, normalised.amount, normalised.currency, normalised.channel, normalised.timeoutSeconds, normalised.notifyUrl]))
+        .update(JSON.stringify([merchant.merchantId, request.orderId, request.amount, request.currency, request.channel, timeoutSeconds, request.notifyUrl ?? null]))
         .digest('hex');
 
       const now = new Date();
       const row: NewPayment = {
         public_id: generatePublicId(),
-        merchant_id: request.merchantId,
+        merchant_id: merchant.merchantId,
         order_id: request.orderId,
         amount: request.amount,
         currency: request.currency,
         channel: request.channel,
         status: 'PENDING',
         request_hash: requestHash,
-        notify_url: normalised.notifyUrl,
-        expires_at: new Date(now.getTime() + normalised.timeoutSeconds * 1000),
+        notify_url: request.notifyUrl ?? merchant.notifyUrl,
+        expires_at: new Date(now.getTime() + timeoutSeconds * 1000),
         created_at: now,
       };
       return createInBatch({ row, correlationId: currentCorrelationId() });
     },
 
-    async get(publicId: string): Promise<PaymentRow> {
+    /** The payment, if `mayRead` allows its merchant; another merchant's payment is a 404 too. */
+    async get(publicId: string, mayRead: (merchantId: string) => boolean): Promise<PaymentRow> {
       const row = await repository.findByPublicId(publicId);
-      if (!row) throw new NotFoundError(`payment ${publicId} not found`);
+      if (!row || !mayRead(row.merchant_id)) throw new NotFoundError(`payment ${publicId} not found`);
       return row;
     },
 
-    /** Verifies the signature over the raw body before anything else is believed. */
+    /**
+     * Verifies X-Signature (bound to this payment id, the raw body and a time) before anything
+     * else is believed. The header's shape and time are checked before the database is asked.
+     */
     async findForCallback(publicId: string, rawBody: Buffer, signature: string | undefined): Promise<PaymentRow> {
+      const parsed = parseSignatureHeader(signature);
+      if (!parsed) throw new UnauthorizedError('X-Signature is missing or not of the form t=<unix seconds>,v1=<hex>');
+      if (Math.abs(Math.floor(Date.now() / 1000) - parsed.t) > SIGNATURE_TOLERANCE_SECONDS) {
+        throw new UnauthorizedError(`X-Signature timestamp is more than ${SIGNATURE_TOLERANCE_SECONDS} s from the server's clock`);
+      }
       const row = await repository.findByPublicId(publicId);
       if (!row) throw new NotFoundError(`payment ${publicId} not found`);
       const secret = config.channels[row.channel]?.secret;
-      if (!secret || !signatureMatches(secret, rawBody, signature)) {
-        throw new UnauthorizedError('X-Signature does not match the body');
-      }
+      const check = secret ? verifyGatewaySignature(secret, publicId, rawBody, signature) : { ok: false as const, reason: 'the channel has no secret' };
+      if (!check.ok) throw new UnauthorizedError(check.reason);
       return row;
     },
 
@@ -243,59 +282,95 @@ export function createPaymentsService(deps: {
      * result is recorded in payment_events and answered with 409.
      */
     async applyCallback(payment: PaymentRow, callback: CallbackRequest): Promise<PaymentRow> {
-      let conflict: ConflictError | undefined;
-      const { row, notifications } = await withLockRetry(
-        db,
-        config.database.deadlockRetries,
-        async (trx) => {
-          conflict = undefined;
-          const [locked] = await repository.lockByIds(trx, [payment.id]);
-          if (!locked) throw new NotFoundError(`payment ${payment.public_id} not found`);
-          const at = new Date();
-          const record = async (cause: 'amount_mismatch' | 'callback_conflict', message: string) => {
-            await repository.appendEvents(trx, [
-              { paymentId: locked.id, from: locked.status, to: locked.status, cause, at, details: { callback } },
-            ]);
-            conflict = new ConflictError(message);
-            return { row: locked, notifications: undefined as PendingOutboxMessage | undefined };
-          };
-
-          if (callback.result === 'SUCCESS') {
-            if (callback.paidAmount !== Number(locked.amount)) {
-              return record('amount_mismatch', `paidAmount ${callback.paidAmount} does not match amount ${locked.amount}`);
-            }
-            if (locked.status === 'PAID' || locked.status === 'PAID_AFTER_CLOSE') {
-              if (locked.transaction_id !== callback.transactionId) {
-                return record('callback_conflict', `payment is already paid with transaction ${locked.transaction_id}`);
-              }
-              return { row: locked, notifications: undefined };
-            }
-            if (locked.status === 'FAILED') return record('callback_conflict', 'payment has already FAILED');
-            const late = locked.status === 'CLOSED';
-            const result = await transitions.apply(trx, {
-              rows: [locked],
-              transition: late ? 'payAfterClose' : 'pay',
-              cause: late ? 'late_callback' : 'callback',
-              at,
-              transactionIds: new Map([[locked.id, callback.transactionId as string]]),
-            });
-            return { row: result.changed[0] ?? locked, notifications: result.notifications };
-          }
-
-          // FAILED: only a PENDING payment can fail; repeating it, or failing a closed one, is a no-op.
-          if (locked.status === 'PENDING') {
-            const result = await transitions.apply(trx, { rows: [locked], transition: 'fail', cause: 'callback', at });
-            return { row: result.changed[0] ?? locked, notifications: result.notifications };
-          }
-          if (locked.status === 'FAILED' || locked.status === 'CLOSED') return { row: locked, notifications: undefined };
-          return record('callback_conflict', `a FAILED callback for a ${locked.status} payment`);
-        },
-        deps.onLockRetry,
-      );
-      await outbox.flush([notifications]);
-      if (conflict) throw conflict;
-      return row;
+      try {
+        return await applyCallbackOnce(payment, callback);
+      } catch (err) {
+        // Two payments racing for one transaction id: the loser's UPDATE meets the unique index.
+        // Once more, its check below sees the winner and records the conflict.
+        if (!isDuplicateKey(err)) throw err;
+        return applyCallbackOnce(payment, callback);
+      }
     },
   };
+
+  async function applyCallbackOnce(payment: PaymentRow, callback: CallbackRequest): Promise<PaymentRow> {
+    let conflict: ConflictError | undefined;
+    const { row, notifications } = await withLockRetry(
+      db,
+      config.database.deadlockRetries,
+      async (trx) => {
+        conflict = undefined;
+        const [locked] = await repository.lockByIds(trx, [payment.id]);
+        if (!locked) throw new NotFoundError(`payment ${payment.public_id} not found`);
+        const at = new Date();
+        const record = async (cause: 'amount_mismatch' | 'callback_conflict', message: string, extra: Record<string, unknown> = {}) => {
+          await repository.appendEvents(trx, [
+            {
+              paymentId: locked.id,
+              from: locked.status,
+              to: locked.status,
+              cause,
+              at,
+              details: { callback, ...extra },
+            },
+          ]);
+          conflict = new ConflictError(message);
+          return {
+            row: locked,
+            notifications: undefined as PendingOutboxMessage | undefined,
+          };
+        };
+
+        if (callback.result === 'SUCCESS') {
+          if (callback.paidAmount !== Number(locked.amount)) {
+            return record('amount_mismatch', `paidAmount ${callback.paidAmount} does not match amount ${locked.amount}`);
+          }
+          if (locked.status === 'PAID' || locked.status === 'PAID_AFTER_CLOSE') {
+            if (locked.transaction_id !== callback.transactionId) {
+              return record('callback_conflict', `payment is already paid with transaction ${locked.transaction_id}`);
+            }
+            return { row: locked, notifications: undefined };
+          }
+          if (locked.status === 'FAILED') return record('callback_conflict', 'payment has already FAILED');
+          const owner = await repository.findByTransactionId(trx, locked.channel, callback.transactionId as string);
+          if (owner !== undefined && owner !== locked.id) {
+            return record('callback_conflict', `transaction ${callback.transactionId} of channel ${locked.channel} already settled another payment`, { otherPaymentId: owner });
+          }
+          const late = locked.status === 'CLOSED';
+          const result = await transitions.apply(trx, {
+            rows: [locked],
+            transition: late ? 'payAfterClose' : 'pay',
+            cause: late ? 'late_callback' : 'callback',
+            at,
+            transactionIds: new Map([[locked.id, callback.transactionId as string]]),
+          });
+          return {
+            row: result.changed[0] ?? locked,
+            notifications: result.notifications,
+          };
+        }
+
+        // FAILED: only a PENDING payment can fail; repeating it, or failing a closed one, is a no-op.
+        if (locked.status === 'PENDING') {
+          const result = await transitions.apply(trx, {
+            rows: [locked],
+            transition: 'fail',
+            cause: 'callback',
+            at,
+          });
+          return {
+            row: result.changed[0] ?? locked,
+            notifications: result.notifications,
+          };
+        }
+        if (locked.status === 'FAILED' || locked.status === 'CLOSED') return { row: locked, notifications: undefined };
+        return record('callback_conflict', `a FAILED callback for a ${locked.status} payment`);
+      },
+      deps.onLockRetry,
+    );
+    await outbox.flush([notifications]);
+    if (conflict) throw conflict;
+    return row;
+  }
 }
 export type PaymentsService = ReturnType<typeof createPaymentsService>;

@@ -1,5 +1,6 @@
 import express from 'express';
 import { z } from 'zod';
+import { signGatewayRequest, verifyGatewaySignature } from '../shared/gateway-signature';
 
 const answerSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('paid'), transactionId: z.string().optional(), paidAmount: z.number().int().optional() }).strict(),
@@ -18,6 +19,7 @@ export interface SimulatorCall {
   attempt: number;
   /** X-Request-Id: the correlation id of the request that created the payment. */
   requestId: string | null;
+  /** Whether X-Signature verified with the channel's secret, for this payment, body and time. */
   signed: boolean;
   at: string;
   answered: string;
@@ -29,25 +31,43 @@ export interface SimulatorCall {
  * the next answer and the last one repeats.
  *   PUT  /script/:key   { "answers": [{ "kind": "error" }, { "kind": "paid" }] }
  *   GET  /calls?paymentId=...      what the channel was asked, in order
+ *   POST /callbacks { target, paymentId, channel, body }   sends a signed channel callback
  */
-export function createSimulatorApp() {
+const callbackSchema = z
+  .object({
+    /** The service's base URL, e.g. http://127.0.0.1:8080. */
+    target: z.string().url(),
+    paymentId: z.string().min(1).max(64),
+    channel: z.string().regex(/^[a-z0-9_]{1,32}$/),
+    body: z.object({ result: z.enum(['SUCCESS', 'FAILED']), transactionId: z.string().optional(), paidAmount: z.number().int().optional() }).strict(),
+  })
+  .strict();
+
+/** The channel's secret: CHANNEL_SECRET_<NAME>, or the development one the service also falls back to. */
+export function channelSecretOf(channel: string, env: NodeJS.ProcessEnv = process.env): string {
+  return env[`CHANNEL_SECRET_${channel.toUpperCase()}`] ?? `dev-secret-${channel}`;
+}
+
+export function createSimulatorApp(options: { secretOf?: (channel: string) => string } = {}) {
+  const secretOf = options.secretOf ?? ((channel: string) => channelSecretOf(channel));
   const scripts = new Map<string, Answer[]>();
   const calls: SimulatorCall[] = [];
   function record(op: SimulatorCall['op'], req: express.Request, answered: string): void {
-    const payment = req.body as { id: string; orderId: string };
+    const payment = req.body as { id: string; orderId: string; channel: string };
+    const rawBody = (req as express.Request & { rawBody?: Buffer }).rawBody ?? Buffer.alloc(0);
     calls.push({
       op,
       paymentId: payment.id,
       orderId: payment.orderId,
       attempt: Number(req.header('x-compensator-attempt') ?? 0),
       requestId: req.header('x-request-id') ?? null,
-      signed: Boolean(req.header('x-signature')),
+      signed: typeof payment.channel === 'string' && verifyGatewaySignature(secretOf(payment.channel), payment.id, rawBody, req.header('x-signature')).ok,
       at: new Date().toISOString(),
       answered,
     });
   }
   const app = express();
-  app.use(express.json({ limit: '64kb' }));
+  app.use(express.json({ limit: '64kb', verify: (req, _res, buf) => ((req as express.Request & { rawBody?: Buffer }).rawBody = Buffer.from(buf)) }));
 
   function nextAnswer(keys: string[]): Answer {
     for (const key of keys) {
@@ -74,6 +94,27 @@ export function createSimulatorApp() {
   app.get('/calls', (req, res) => {
     const id = req.query.paymentId;
     res.json({ calls: typeof id === 'string' ? calls.filter((c) => c.paymentId === id) : calls.slice(-1000) });
+  });
+  // Sends a channel callback to the service, signed the way the gateway signs (t, payment id, body).
+  app.post('/callbacks', async (req, res) => {
+    const parsed = callbackSchema.safeParse(req.body);
+    if (!parsed.success) {
+      res.status(400).json({ error: { code: 'VALIDATION_FAILED', message: parsed.error.issues[0]?.message ?? 'bad callback' } });
+      return;
+    }
+    const { target, paymentId, channel, body } = parsed.data;
+    const raw = JSON.stringify(body);
+    try {
+      const answer = await fetch(`${target.replace(/\/$/, '')}/v1/payments/${encodeURIComponent(paymentId)}/callback`, {
+        method: 'POST',
+        body: raw,
+        headers: { 'content-type': 'application/json', 'x-signature': signGatewayRequest(secretOf(channel), paymentId, raw) },
+        signal: AbortSignal.timeout(10000),
+      });
+      res.json({ status: answer.status, body: (await answer.json().catch(() => null)) as unknown });
+    } catch (err) {
+      res.status(502).json({ error: { code: 'UNAVAILABLE', message: (err as Error).message } });
+    }
   });
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

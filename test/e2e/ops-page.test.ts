@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { paymentBody, request, sendCallback } from '../helpers/api';
+import { createPayment, getPayment, paymentBody, request, sendCallback } from '../helpers/api';
 import { startSimulator, type TestSimulator } from '../helpers/simulator';
 import { TEST_ADMIN_TOKEN, deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
@@ -38,20 +38,20 @@ describe('ops page in headless Chromium', () => {
   const browserProblems: string[] = [];
   const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
-  const statusOf = async (id: string) => (await request(t!.baseUrl, 'GET', `/v1/payments/${id}`)).body as { status: string };
+  const statusOf = async (id: string) => (await getPayment(t!.baseUrl, id)).body as { status: string };
   const untilStatus = (id: string, status: string, ms = 15000) =>
     waitFor(`${id} to be ${status}`, async () => (await statusOf(id)).status === status, ms, 50);
 
-  async function createPayment(timeoutSeconds: number, answers: unknown[]): Promise<string> {
+  async function createScripted(timeoutSeconds: number, answers: unknown[]): Promise<string> {
     const body = paymentBody({ timeoutSeconds });
     await sim!.script(body.orderId, answers);
-    const res = await request(t!.baseUrl, 'POST', '/v1/payments', body);
+    const res = await createPayment(t!.baseUrl, body);
     expect(res.status).toBe(201);
     return (res.body as { id: string }).id;
   }
 
   async function createPaid(): Promise<string> {
-    const id = await createPayment(900, [{ kind: 'not_paid' }]);
+    const id = await createScripted(900, [{ kind: 'not_paid' }]);
     const res = await sendCallback(t!.baseUrl, id, { result: 'SUCCESS', transactionId: `wx-${id}`, paidAmount: 1999 });
     expect(res.status).toBe(200);
     await untilStatus(id, 'PAID');
@@ -59,14 +59,14 @@ describe('ops page in headless Chromium', () => {
   }
 
   async function createClosed(): Promise<string> {
-    const id = await createPayment(1, [{ kind: 'not_paid' }]);
+    const id = await createScripted(1, [{ kind: 'not_paid' }]);
     await untilStatus(id, 'CLOSED');
     return id;
   }
 
   /** A channel that always errors: the payment is parked after the test retry schedule [1, 1, 2] s. */
   async function createParked(): Promise<{ id: string; item: ParkedItem }> {
-    const id = await createPayment(1, [{ kind: 'error' }]);
+    const id = await createScripted(1, [{ kind: 'error' }]);
     const item = await waitFor('the payment to be parked', async () => {
       const res = await request(t!.baseUrl, 'GET', '/v1/admin/parked?limit=100&purpose=compensation', undefined, admin);
       return (res.body.items as ParkedItem[]).find((i) => i.paymentId === id);

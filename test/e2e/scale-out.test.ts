@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { deepMerge } from '../../src/config/config-loader';
-import { paymentBody, request, sendCallback } from '../helpers/api';
+import { createPayment, paymentBody, request, sendCallback, txId } from '../helpers/api';
 import { openTestDatabase } from '../helpers/fixtures';
 import { deleteTestTopology, TEST_ADMIN_TOKEN, testConfig } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
@@ -120,12 +120,12 @@ describe('scale-out through nginx: 3 api replicas and 2 workers as separate proc
 
     const replicas = new Map<string, number>();
     const created = await pool(bodies, 16, async (body, i) => {
-      const res = await request(nginxUrl, 'POST', '/v1/payments', body);
+      const res = await createPayment(nginxUrl, body);
       expect(res.status).toBe(201);
       const upstream = res.headers.get('x-upstream-addr') ?? 'none';
       replicas.set(upstream, (replicas.get(upstream) ?? 0) + 1);
       if (i % 10 === 1) {
-        const cb = await sendCallback(nginxUrl, res.body.id, { result: 'SUCCESS', transactionId: `tx-${i}`, paidAmount: body.amount });
+        const cb = await sendCallback(nginxUrl, res.body.id, { result: 'SUCCESS', transactionId: txId(`tx-${i}`), paidAmount: body.amount });
         expect(cb.status).toBe(200);
       }
       return res.body as { id: string };
@@ -163,7 +163,7 @@ describe('scale-out through nginx: 3 api replicas and 2 workers as separate proc
       // A client that retries the same body on a network error or a 5xx, like a checkout would.
       for (let attempt = 1; ; attempt++) {
         try {
-          const res = await request(nginxUrl, 'POST', '/v1/payments', body);
+          const res = await createPayment(nginxUrl, body);
           if (res.status === 201 || res.status === 200) return { status: res.status, id: res.body.id as string, attempt };
           if (res.status < 500 || attempt >= 5) return { status: res.status, id: '', attempt };
         } catch (err) {

@@ -2,7 +2,9 @@ import type { Knex } from 'knex';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { registerMerchant } from '../helpers/api';
 import { waitFor } from '../helpers/wait';
+import { FAULT_ADMIN_TOKEN } from './fault-stack';
 
 export interface CreatedPayment {
   id: string;
@@ -22,8 +24,10 @@ export async function createPayments(options: {
   ratePerSecond?: number;
   onResponse?: (status: number) => void;
 }): Promise<{ created: CreatedPayment[]; statuses: number[] }> {
+  // A merchant of its own, registered through the first api, whose key makes every create.
+  const merchant = await registerMerchant(options.baseUrls[0] as string, { merchantId: `fault_${randomUUID().slice(0, 8)}`, notifyUrl: options.notifyUrl, adminToken: FAULT_ADMIN_TOKEN });
+  const merchantId = merchant.merchantId;
   const started = Date.now();
-  const merchantId = `fault_${randomUUID().slice(0, 8)}`;
   const created: CreatedPayment[] = [];
   const statuses: number[] = [];
   let next = 0;
@@ -38,7 +42,7 @@ export async function createPayments(options: {
       const timeoutSeconds = options.minTimeout + (i % (options.maxTimeout - options.minTimeout + 1));
       const res = await fetch(`${base}/v1/payments`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...merchant.auth },
         body: JSON.stringify({ merchantId, orderId: `o-${i}`, amount: 1000 + i, currency: 'CNY', channel: 'wechat', timeoutSeconds, notifyUrl: options.notifyUrl }),
       }).catch(() => undefined);
       const status = res?.status ?? 0;

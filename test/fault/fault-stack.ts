@@ -73,6 +73,9 @@ export interface ServiceProcess {
 
 let nextPort = 3700;
 
+/** The admin token of the fault suite's api processes (32+ characters). */
+export const FAULT_ADMIN_TOKEN = 'fault-admin-token-0123456789abcdef01';
+
 /** Starts `node dist/main.js --role <role>` against the fault stack, its log in .stack/fault/app. */
 export function startService(role: 'api' | 'worker', configFile: string, name: string, env: NodeJS.ProcessEnv = {}): ServiceProcess {
   const port = role === 'api' ? nextPort++ : undefined;
@@ -89,7 +92,7 @@ export function startService(role: 'api' | 'worker', configFile: string, name: s
       DATABASE_URL: FAULT_DATABASE_URL,
       AMQP_URL: FAULT_AMQP_URL,
       COMPENSATOR_CONFIG: configFile,
-      ADMIN_TOKEN: 'fault-admin-token-0123456789',
+      ADMIN_TOKEN: FAULT_ADMIN_TOKEN,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

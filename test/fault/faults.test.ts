@@ -1,11 +1,13 @@
 import type { Knex } from 'knex';
-import { randomUUID, createHmac } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createDelayScheduler } from '../../src/delay/delay-scheduler';
 import { declareTopology } from '../../src/delay/delay-topology';
 import { createBroker } from '../../src/infra/broker';
 import { DESTINATIONS, createTopologyNames } from '../../src/infra/broker-topology';
 import { createDatabase, migrateLatest } from '../../src/infra/database';
+import { signGatewayRequest } from '../../src/shared/gateway-signature';
 import { createLogger } from '../../src/shared/logger';
+import { txId } from '../helpers/api';
 import { testConfig } from '../helpers/test-app';
 import { settledPayments } from '../helpers/logs';
 import { waitFor } from '../helpers/wait';
@@ -156,8 +158,8 @@ describe('faults: nothing lost, nothing settled twice or early', () => {
       created.map(async (p, i) => {
         const at = Date.parse(p.expiresAt) + ((i % 101) - 50); // -50 .. +50 ms around the deadline
         await new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));
-        const raw = JSON.stringify({ result: 'SUCCESS', transactionId: `race-${i}`, paidAmount: p.amount });
-        const res = await fetch(`${urlOf(apis[0]!)}/v1/payments/${p.id}/callback`, { method: 'POST', body: raw, headers: { 'content-type': 'application/json', 'x-signature': createHmac('sha256', secret).update(raw).digest('hex') } });
+        const raw = JSON.stringify({ result: 'SUCCESS', transactionId: txId(`race-${i}`), paidAmount: p.amount });
+        const res = await fetch(`${urlOf(apis[0]!)}/v1/payments/${p.id}/callback`, { method: 'POST', body: raw, headers: { 'content-type': 'application/json', 'x-signature': signGatewayRequest(secret, p.id, raw) } });
         return res.status;
       }),
     );

@@ -10,7 +10,9 @@ import { createTopologyNames } from '../../src/infra/broker-topology';
 import { createLogger } from '../../src/shared/logger';
 import { openTestDatabase } from './fixtures';
 
-export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
+import { TEST_ADMIN_TOKEN } from './api';
+
+export { TEST_ADMIN_TOKEN };
 
 /** A test config: NODE_ENV=test, port 0, and a queue prefix of its own (rascal's trick). */
 export function testConfig(overrides: Record<string, unknown> = {}): Config {

@@ -2,7 +2,7 @@ import amqp, { type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { paymentBody, request, sendCallback } from '../helpers/api';
+import { createPayment, merchantFor, paymentBody, request, sendCallback, txId } from '../helpers/api';
 import { TEST_ADMIN_TOKEN, deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
 import { settledPayments } from '../helpers/logs';
 import { waitFor } from '../helpers/wait';
@@ -19,7 +19,7 @@ describe('operability: correlation ids, metrics, secrets and backlog', () => {
 
   beforeAll(async () => {
     merchant = createServer((req, res) => {
-      signatures.push(String(req.headers['x-compensator-signature']));
+      signatures.push(String(req.headers['webhook-signature']));
       req.resume();
       req.on('end', () => res.end());
     });
@@ -45,7 +45,7 @@ describe('operability: correlation ids, metrics, secrets and backlog', () => {
 
   it('when a request carries X-Request-Id, then that id is on the create log, the timer and notification messages, the settlement log and the notification log', async () => {
     const requestId = `req-${randomUUID()}`;
-    const created = await request(t.baseUrl, 'POST', '/v1/payments', paymentBody({ timeoutSeconds: 1, notifyUrl: merchantUrl }), { 'x-request-id': requestId });
+    const created = await createPayment(t.baseUrl, paymentBody({ timeoutSeconds: 1, notifyUrl: merchantUrl }), { 'x-request-id': requestId });
     expect(created.status).toBe(201);
     expect(created.headers.get('x-request-id')).toBe(requestId);
 
@@ -67,7 +67,7 @@ describe('operability: correlation ids, metrics, secrets and backlog', () => {
     };
     const before = await count();
     expect(before.text).toContain('# TYPE compensator_timer_lateness_seconds histogram');
-    await request(t.baseUrl, 'POST', '/v1/payments', paymentBody({ timeoutSeconds: 1 }));
+    await createPayment(t.baseUrl, paymentBody({ timeoutSeconds: 1 }));
     const after = await waitFor('the histogram to count the timeout', async () => {
       const c = await count();
       return c.lateness > before.lateness ? c : undefined;
@@ -89,7 +89,7 @@ describe('operability: correlation ids, metrics, secrets and backlog', () => {
       };
     };
     const before = await read();
-    const created = await Promise.all(Array.from({ length: 5 }, () => request(t.baseUrl, 'POST', '/v1/payments', paymentBody())));
+    const created = await Promise.all(Array.from({ length: 5 }, () => createPayment(t.baseUrl, paymentBody())));
     expect(created.map((r) => r.status)).toEqual([201, 201, 201, 201, 201]);
     // The batch reports after its timers are published, just after the answers went out.
     const after = await waitFor('the batches to report', async () => {
@@ -104,20 +104,21 @@ describe('operability: correlation ids, metrics, secrets and backlog', () => {
   });
 
   it('when the whole flow has run, then no log line contains a secret, the admin token or a signature', async () => {
-    const created = await request(t.baseUrl, 'POST', '/v1/payments', paymentBody({ notifyUrl: merchantUrl }));
-    await sendCallback(t.baseUrl, created.body.id, { result: 'SUCCESS', transactionId: 'tx-secret-check', paidAmount: 1999 });
-    await sendCallback(t.baseUrl, created.body.id, { result: 'SUCCESS', transactionId: 'tx-secret-check', paidAmount: 1999 }, 'wrong-secret');
+    const created = await createPayment(t.baseUrl, paymentBody({ notifyUrl: merchantUrl }));
+    await sendCallback(t.baseUrl, created.body.id, { result: 'SUCCESS', transactionId: txId('tx-secret-check'), paidAmount: 1999 });
+    await sendCallback(t.baseUrl, created.body.id, { result: 'SUCCESS', transactionId: txId('tx-secret-check'), paidAmount: 1999 }, 'wrong-secret');
     await request(t.baseUrl, 'GET', '/v1/admin/parked', undefined, admin);
     await request(t.baseUrl, 'GET', '/v1/admin/parked', undefined, { authorization: 'Bearer not-the-token-but-long' });
     await waitFor('the notification', () => signatures.length >= 2, 15000);
 
-    const secrets = [...Object.values(config.channels).map((c) => c.secret), config.notifications.secret, TEST_ADMIN_TOKEN, ...signatures];
+    const { apiKey, webhookSecret } = await merchantFor(t.baseUrl, { notifyUrl: merchantUrl });
+    const secrets = [...Object.values(config.channels).map((c) => c.secret), config.merchantSecretsKey, webhookSecret, webhookSecret.slice('whsec_'.length), apiKey.key, TEST_ADMIN_TOKEN, ...signatures.flatMap((s) => s.split(' '))];
     const leaks = t.logs.filter((l) => secrets.some((s) => l.includes(s)));
     expect(leaks).toEqual([]);
   });
 
   it('when a burst of payments is waiting, then the backlog lists our queues with numbers', async () => {
-    for (let i = 0; i < 30; i++) await request(t.baseUrl, 'POST', '/v1/payments', paymentBody({ timeoutSeconds: 600 }));
+    for (let i = 0; i < 30; i++) await createPayment(t.baseUrl, paymentBody({ timeoutSeconds: 600 }));
     const backlog = await waitFor('the management API to see the burst', async () => {
       const res = await request(t.baseUrl, 'GET', '/v1/admin/backlog', undefined, admin);
       return res.status === 200 && res.body.delayLevels.messages >= 30 ? res.body : undefined;

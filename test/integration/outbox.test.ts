@@ -4,6 +4,7 @@ import { createOutbox } from '../../src/outbox/outbox';
 import { insertPendingPayments } from '../helpers/fixtures';
 import { testConfig, useTestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
+import { createPayment } from '../helpers/api';
 
 /** What a transaction writes when it cannot publish at once: the relay's input. */
 function timerMessage(paymentId: number, deadline: number) {
@@ -68,13 +69,9 @@ describe('the transactional outbox relay', () => {
   });
 
   it('when a payment is created, then its timer row is gone from the outbox once published', async () => {
-    const res = await fetch(`${suite.t.baseUrl}/v1/payments`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ merchantId: 'm_outbox', orderId: `o-${Date.now()}`, amount: 100, currency: 'CNY', channel: 'wechat', timeoutSeconds: 900 }),
-    });
+    const res = await createPayment(suite.t.baseUrl, { orderId: `o-${Date.now()}`, amount: 100, currency: 'CNY', channel: 'wechat', timeoutSeconds: 900 });
     expect(res.status).toBe(201);
-    const { id: publicId } = (await res.json()) as { id: string };
+    const { id: publicId } = res.body as { id: string };
     const { id } = await suite.db('payments').where({ public_id: publicId }).first('id');
     // Other suites share the table, so look for this payment's timer only.
     await waitFor('no outbox row holds its timer', async () => (await suite.db('outbox').where('message', 'like', `%"paymentId":${Number(id)}}%`).select('id')).length === 0);

@@ -1,7 +1,8 @@
-import { signBody } from '../../src/payments/payments-service';
-import { paymentBody, request, sendCallback, type HttpResult } from '../helpers/api';
+import { createHmac } from 'node:crypto';
+import { signGatewayRequest } from '../../src/shared/gateway-signature';
+import { notificationSink, paymentBody as basePaymentBody, registerMerchant, request, sendCallback, txId, type HttpResult, type TestMerchant } from '../helpers/api';
 import { eventsOf, internalIdOf } from '../helpers/fixtures';
-import { deleteTestTopology, startTestApp, testConfig, useTestApp, type TestApp } from '../helpers/test-app';
+import { TEST_ADMIN_TOKEN, deleteTestTopology, startTestApp, testConfig, useTestApp, type TestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
 
 const ISO_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -24,8 +25,16 @@ describe('the payments HTTP API', () => {
   const config = testConfig({ channels: { alipay: { timeoutSeconds: 1200 } } });
   const suite = useTestApp(config);
 
-  const createPayment = (body: unknown) => request(suite.t.baseUrl, 'POST', '/v1/payments', body);
-  const getPayment = (id: string) => request(suite.t.baseUrl, 'GET', `/v1/payments/${id}`);
+  // The suite's merchant, registered on the loopback notification sink; its key does every call.
+  let merchant: TestMerchant;
+  let sinkOrigin: string;
+  beforeAll(async () => {
+    sinkOrigin = new URL(await notificationSink()).origin;
+    merchant = await registerMerchant(suite.t.baseUrl);
+  });
+  const paymentBody = (overrides: Record<string, unknown> = {}) => basePaymentBody({ merchantId: merchant.merchantId, ...overrides }) as ReturnType<typeof basePaymentBody> & { merchantId: string };
+  const createPayment = (body: unknown, as: TestMerchant = merchant) => request(suite.t.baseUrl, 'POST', '/v1/payments', body, as.auth);
+  const getPayment = (id: string) => request(suite.t.baseUrl, 'GET', `/v1/payments/${id}`, undefined, merchant.auth);
   const eventsFor = async (publicId: string) => eventsOf(suite.db, [await internalIdOf(suite.db, publicId)]);
   const rowCount = async (merchantId: string, orderId?: string) => {
     const [row] = await suite.db('payments').where({ merchant_id: merchantId, ...(orderId ? { order_id: orderId } : {}) }).count({ n: '*' });
@@ -40,7 +49,7 @@ describe('the payments HTTP API', () => {
 
   describe('creating a payment', () => {
     it('when a valid payment is posted, then it answers 201 with exactly the payment resource', async () => {
-      const body = paymentBody({ amount: 2500, currency: 'USD', channel: 'alipay', timeoutSeconds: 600, notifyUrl: 'https://merchant.example/notify' });
+      const body = paymentBody({ amount: 2500, currency: 'USD', channel: 'alipay', timeoutSeconds: 600, notifyUrl: `${sinkOrigin}/orders/notify` });
       const before = Date.now();
       const res = await createPayment(body);
       const after = Date.now();
@@ -135,20 +144,21 @@ describe('the payments HTTP API', () => {
       ['currency', { currency: 'USD' }],
       ['channel', { channel: 'alipay' }],
       ['timeoutSeconds', { timeoutSeconds: 60 }],
-      ['notifyUrl', { notifyUrl: 'https://merchant.example/other' }],
+      ['notifyUrl', { notifyUrl: '/other' }],
     ])('when the same merchant and order arrive with a different %s, then it answers 409 CONFLICT and the payment is unchanged', async (_field, change) => {
       const body = paymentBody();
       const first = await createPayment(body);
-      const res = await createPayment({ ...body, ...change });
+      const res = await createPayment({ ...body, ...change, ...('notifyUrl' in change ? { notifyUrl: `${sinkOrigin}${change.notifyUrl}` } : {}) });
       expectError(res, 409, 'CONFLICT');
       expect((await getPayment(first.body.id)).body).toEqual(first.body);
       expect(await rowCount(body.merchantId, body.orderId)).toBe(1);
     });
 
     it('when the same order id is used by another merchant, then it is a different payment', async () => {
+      const other = await registerMerchant(suite.t.baseUrl);
       const a = paymentBody();
-      const b = paymentBody({ orderId: a.orderId });
-      const [ra, rb] = [await createPayment(a), await createPayment(b)];
+      const b = paymentBody({ merchantId: other.merchantId, orderId: a.orderId });
+      const [ra, rb] = [await createPayment(a), await createPayment(b, other)];
       expect([ra.status, rb.status]).toEqual([201, 201]);
       expect(ra.body.id).not.toBe(rb.body.id);
     });
@@ -156,14 +166,15 @@ describe('the payments HTTP API', () => {
     // Creates that arrive together share one transaction (group commit); a duplicate inside a
     // batch must not cost the other creates their answer or their timer.
     it('when many creates, repeats and a conflicting body arrive at once, then each gets its own answer and every payment its timer', async () => {
-      const merchantId = `m_batch_${Date.now()}`;
+      const batchMerchant = await registerMerchant(suite.t.baseUrl);
+      const merchantId = batchMerchant.merchantId;
       const bodies = Array.from({ length: 40 }, (_, i) => paymentBody({ merchantId, orderId: `o-${i}`, timeoutSeconds: 1 }));
       const repeated = bodies[0] as Record<string, unknown>;
       const contested = bodies[1] as Record<string, unknown>;
       const [distinct, repeats, contest] = await Promise.all([
-        Promise.all(bodies.slice(2).map((b) => createPayment(b))),
-        Promise.all([repeated, repeated, repeated].map((b) => createPayment(b))),
-        Promise.all([contested, { ...contested, amount: 4242 }].map((b) => createPayment(b))),
+        Promise.all(bodies.slice(2).map((b) => createPayment(b, batchMerchant))),
+        Promise.all([repeated, repeated, repeated].map((b) => createPayment(b, batchMerchant))),
+        Promise.all([contested, { ...contested, amount: 4242 }].map((b) => createPayment(b, batchMerchant))),
       ]);
       expect(distinct.map((r) => r.status)).toEqual(distinct.map(() => 201));
       expect(repeats.map((r) => r.status).sort()).toEqual([200, 200, 201]);
@@ -201,7 +212,6 @@ describe('the payments HTTP API', () => {
       ['timeoutSeconds', { timeoutSeconds: 1.5 }],
       ['notifyUrl', { notifyUrl: 'ftp://merchant/notify' }],
       ['notifyUrl', { notifyUrl: 'not a url' }],
-      ['merchantId', { merchantId: undefined }],
       ['amount', { amount: undefined }],
     ])('when %s is invalid (%j), then it answers 400 VALIDATION_FAILED naming the field and creates nothing', async (field, change) => {
       const body = { ...paymentBody(), ...change };
@@ -209,7 +219,17 @@ describe('the payments HTTP API', () => {
       const error = expectError(res, 400, 'VALIDATION_FAILED');
       expect(error.message).toContain(field);
       expect(error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path: field, message: expect.stringContaining(field) })]));
-      if (typeof body.merchantId === 'string' && typeof body.orderId === 'string') expect(await rowCount(body.merchantId)).toBe(0);
+      if (typeof body.orderId === 'string') expect(await rowCount(merchant.merchantId, body.orderId)).toBe(0);
+    });
+
+    it('when a platform key creates without merchantId, then it answers 400 VALIDATION_FAILED naming merchantId and creates nothing', async () => {
+      const platform = await request(suite.t.baseUrl, 'POST', '/v1/admin/api-keys', { merchants: [merchant.merchantId] }, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` });
+      const { merchantId: _m, ...body } = paymentBody();
+      const res = await request(suite.t.baseUrl, 'POST', '/v1/payments', body, { authorization: `Bearer ${platform.body.key}` });
+      const error = expectError(res, 400, 'VALIDATION_FAILED');
+      expect(error.message).toContain('merchantId');
+      expect(error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'merchantId' })]));
+      expect(await rowCount(merchant.merchantId, body.orderId)).toBe(0);
     });
 
     it('when the channel is not configured, then it answers 400 VALIDATION_FAILED listing the configured channels', async () => {
@@ -217,14 +237,14 @@ describe('the payments HTTP API', () => {
       const error = expectError(await createPayment(body), 400, 'VALIDATION_FAILED');
       expect(error.message).toMatch(/channel must be one of: .*wechat/);
       expect(error.details).toEqual([expect.objectContaining({ path: 'channel' })]);
-      expect(await rowCount(body.merchantId)).toBe(0);
+      expect(await rowCount(body.merchantId, body.orderId)).toBe(0);
     });
 
     it('when the body has an unknown field, then it answers 400 naming the field', async () => {
       const body = paymentBody({ discount: 100 });
       const error = expectError(await createPayment(body), 400, 'VALIDATION_FAILED');
       expect(error.message).toBe('unknown field: discount');
-      expect(await rowCount(body.merchantId as string)).toBe(0);
+      expect(await rowCount(body.merchantId, body.orderId)).toBe(0);
     });
 
     it.each(['text/plain', 'application/x-www-form-urlencoded', 'application/xml'])('when the content type is %s, then it answers 415 UNSUPPORTED_MEDIA_TYPE', async (contentType) => {
@@ -247,9 +267,9 @@ describe('the payments HTTP API', () => {
       const overLimit = padded(16 * 1024 + 1);
       expect([Buffer.byteLength(atLimit), Buffer.byteLength(overLimit)]).toEqual([16384, 16385]);
 
-      expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments', overLimit), 413, 'PAYLOAD_TOO_LARGE');
+      expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments', overLimit, merchant.auth), 413, 'PAYLOAD_TOO_LARGE');
       // At the limit the body is parsed, so the answer is about its content, not its size.
-      expect(expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments', atLimit), 400, 'VALIDATION_FAILED').message).toBe('unknown field: pad');
+      expect(expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments', atLimit, merchant.auth), 400, 'VALIDATION_FAILED').message).toBe('unknown field: pad');
     });
 
     it.each([
@@ -266,11 +286,11 @@ describe('the payments HTTP API', () => {
       ['an array', '[]'],
       ['a string', '"payment"'],
     ])('when the JSON body is %s, then it answers 400 VALIDATION_FAILED', async (_name, raw) => {
-      expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments', raw), 400, 'VALIDATION_FAILED');
+      expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments', raw, merchant.auth), 400, 'VALIDATION_FAILED');
     });
 
     it('when there is no body at all, then it answers 400 VALIDATION_FAILED', async () => {
-      expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments'), 400, 'VALIDATION_FAILED');
+      expectError(await request(suite.t.baseUrl, 'POST', '/v1/payments', undefined, merchant.auth), 400, 'VALIDATION_FAILED');
     });
   });
 
@@ -296,12 +316,12 @@ describe('the payments HTTP API', () => {
     it('when a valid SUCCESS callback arrives, then the payment becomes PAID with its transactionId and paidAt', async () => {
       const created = await createdPending();
       const before = Date.now();
-      const res = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-tx-1', paidAmount: created.amount });
+      const res = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: txId('wx-tx-1'), paidAmount: created.amount });
       expect(res.status).toBe(200);
       expect(res.body).toEqual({
         ...created,
         status: 'PAID',
-        transactionId: 'wx-tx-1',
+        transactionId: txId('wx-tx-1'),
         paidAt: expect.stringMatching(ISO_UTC_MS),
       });
       expect(Date.parse(res.body.paidAt)).toBeGreaterThanOrEqual(before - 5);
@@ -314,7 +334,7 @@ describe('the payments HTTP API', () => {
 
     it('when the same SUCCESS callback is repeated, then it answers 200 unchanged and there is still exactly one PENDING->PAID event', async () => {
       const created = await createdPending();
-      const callback = { result: 'SUCCESS', transactionId: 'wx-tx-2', paidAmount: created.amount };
+      const callback = { result: 'SUCCESS', transactionId: txId('wx-tx-2'), paidAmount: created.amount };
       const first = await sendCallback(suite.t.baseUrl, created.id, callback);
       const repeat = await sendCallback(suite.t.baseUrl, created.id, callback);
       expect([first.status, repeat.status]).toEqual([200, 200]);
@@ -325,7 +345,7 @@ describe('the payments HTTP API', () => {
 
     it('when the same SUCCESS callback arrives several times at once, then the payment is paid exactly once', async () => {
       const created = await createdPending();
-      const callback = { result: 'SUCCESS', transactionId: 'wx-tx-3', paidAmount: created.amount };
+      const callback = { result: 'SUCCESS', transactionId: txId('wx-tx-3'), paidAmount: created.amount };
       const results = await Promise.all(Array.from({ length: 5 }, () => sendCallback(suite.t.baseUrl, created.id, callback)));
       expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
       expect(new Set(results.map((r) => r.body.paidAt)).size).toBe(1);
@@ -334,24 +354,25 @@ describe('the payments HTTP API', () => {
 
     it('when a paid payment gets a SUCCESS with another transactionId, then it answers 409 and keeps the first transaction', async () => {
       const created = await createdPending();
-      await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-tx-first', paidAmount: created.amount });
-      const res = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-tx-second', paidAmount: created.amount });
+      await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: txId('wx-tx-first'), paidAmount: created.amount });
+      const res = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: txId('wx-tx-second'), paidAmount: created.amount });
       expectError(res, 409, 'CONFLICT');
-      expect((await getPayment(created.id)).body).toEqual(expect.objectContaining({ status: 'PAID', transactionId: 'wx-tx-first' }));
+      expect((await getPayment(created.id)).body).toEqual(expect.objectContaining({ status: 'PAID', transactionId: txId('wx-tx-first') }));
       expect((await eventsFor(created.id)).map((e) => e.cause)).toEqual(['created', 'callback', 'callback_conflict']);
     });
 
     describe.each([
-      ['signed with another channel\'s secret', (raw: string) => signBody('dev-secret-alipay', raw)],
-      ['signed over a different body', (_raw: string) => signBody('dev-secret-wechat', JSON.stringify({ result: 'FAILED' }))],
-      ['not hex', (_raw: string) => 'z'.repeat(64)],
-      ['too short', (raw: string) => signBody('dev-secret-wechat', raw).slice(0, 32)],
+      ['signed with another channel\'s secret', (raw: string, id: string) => signGatewayRequest('dev-secret-alipay', id, raw)],
+      ['signed over a different body', (_raw: string, id: string) => signGatewayRequest('dev-secret-wechat', id, JSON.stringify({ result: 'FAILED' }))],
+      ['not hex', (_raw: string) => `t=${Math.floor(Date.now() / 1000)},v1=${'z'.repeat(64)}`],
+      ['too short', (raw: string, id: string) => signGatewayRequest('dev-secret-wechat', id, raw).slice(0, -32)],
+      ['a bare hex HMAC of the body (the old scheme)', (raw: string) => createHmac('sha256', 'dev-secret-wechat').update(raw).digest('hex')],
     ])('a callback whose signature is %s', (_name, sign) => {
       it('answers 401 UNAUTHORIZED, and the payment and its events are unchanged', async () => {
         const created = await createdPending();
         const eventsBefore = await eventsFor(created.id);
-        const raw = JSON.stringify({ result: 'SUCCESS', transactionId: 'forged', paidAmount: created.amount });
-        const res = await request(suite.t.baseUrl, 'POST', `/v1/payments/${created.id}/callback`, raw, { 'x-signature': sign(raw) });
+        const raw = JSON.stringify({ result: 'SUCCESS', transactionId: txId('forged'), paidAmount: created.amount });
+        const res = await request(suite.t.baseUrl, 'POST', `/v1/payments/${created.id}/callback`, raw, { 'x-signature': sign(raw, created.id) });
         expectError(res, 401, 'UNAUTHORIZED');
         expect((await getPayment(created.id)).body).toEqual(created);
         expect(await eventsFor(created.id)).toEqual(eventsBefore);
@@ -361,7 +382,7 @@ describe('the payments HTTP API', () => {
     it('when the signature header is missing, then it answers 401 UNAUTHORIZED and nothing changes', async () => {
       const created = await createdPending();
       const eventsBefore = await eventsFor(created.id);
-      const res = await request(suite.t.baseUrl, 'POST', `/v1/payments/${created.id}/callback`, { result: 'SUCCESS', transactionId: 'unsigned', paidAmount: created.amount });
+      const res = await request(suite.t.baseUrl, 'POST', `/v1/payments/${created.id}/callback`, { result: 'SUCCESS', transactionId: txId('unsigned'), paidAmount: created.amount });
       expectError(res, 401, 'UNAUTHORIZED');
       expect((await getPayment(created.id)).body).toEqual(created);
       expect(await eventsFor(created.id)).toEqual(eventsBefore);
@@ -380,7 +401,7 @@ describe('the payments HTTP API', () => {
 
     it('when paidAmount differs from amount, then it answers 409, the payment is not PAID and the mismatch is recorded in payment_events', async () => {
       const created = await createdPending({ amount: 1999 });
-      const res = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-short', paidAmount: 1000 });
+      const res = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: txId('wx-short'), paidAmount: 1000 });
       const error = expectError(res, 409, 'CONFLICT');
       expect(error.message).toMatch(/1000/);
       expect((await getPayment(created.id)).body).toEqual(created);
@@ -391,7 +412,7 @@ describe('the payments HTTP API', () => {
       expect(mismatch).toEqual([expect.objectContaining({ from_status: 'PENDING', to_status: 'PENDING' })]);
       const details = (mismatch[0] as unknown as { details: unknown }).details;
       const parsed = typeof details === 'string' ? JSON.parse(details) : details;
-      expect(parsed).toEqual({ callback: { result: 'SUCCESS', transactionId: 'wx-short', paidAmount: 1000 } });
+      expect(parsed).toEqual({ callback: { result: 'SUCCESS', transactionId: txId('wx-short'), paidAmount: 1000 } });
     });
 
     it('when a FAILED callback arrives, then the payment becomes FAILED with closedAt and no paidAt', async () => {
@@ -407,7 +428,7 @@ describe('the payments HTTP API', () => {
       const repeat = await sendCallback(suite.t.baseUrl, created.id, { result: 'FAILED' });
       expect(repeat.status).toBe(200);
       expect(repeat.body).toEqual(res.body);
-      expectError(await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'too-late', paidAmount: created.amount }), 409, 'CONFLICT');
+      expectError(await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: txId('too-late'), paidAmount: created.amount }), 409, 'CONFLICT');
       expect((await getPayment(created.id)).body).toEqual(res.body);
     });
 
@@ -424,9 +445,9 @@ describe('the payments HTTP API', () => {
       );
       expect(closed.closedAt).toMatch(ISO_UTC_MS);
 
-      const res = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-late', paidAmount: created.amount });
+      const res = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: txId('wx-late'), paidAmount: created.amount });
       expect(res.status).toBe(200);
-      expect(res.body).toEqual({ ...closed, status: 'PAID_AFTER_CLOSE', transactionId: 'wx-late', paidAt: expect.stringMatching(ISO_UTC_MS) });
+      expect(res.body).toEqual({ ...closed, status: 'PAID_AFTER_CLOSE', transactionId: txId('wx-late'), paidAt: expect.stringMatching(ISO_UTC_MS) });
       expect(Date.parse(res.body.paidAt)).toBeGreaterThanOrEqual(Date.parse(closed.closedAt));
       expect((await eventsFor(created.id)).map((e) => [e.from_status, e.to_status, e.cause])).toEqual([
         [null, 'PENDING', 'created'],
@@ -435,7 +456,7 @@ describe('the payments HTTP API', () => {
       ]);
 
       // And a repeat of the late callback is idempotent too.
-      const repeat = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: 'wx-late', paidAmount: created.amount });
+      const repeat = await sendCallback(suite.t.baseUrl, created.id, { result: 'SUCCESS', transactionId: txId('wx-late'), paidAmount: created.amount });
       expect(repeat.status).toBe(200);
       expect(repeat.body).toEqual(res.body);
     });
@@ -476,7 +497,8 @@ describe('the payments HTTP API when the database refuses it', () => {
   });
 
   it('when a request fails inside, then it answers 500 INTERNAL with no internal message, and the cause is only logged', async () => {
-    const res = await request(t.baseUrl, 'GET', '/v1/payments/pay_anything0000000000000');
+    // A well-formed key, so the request reaches the database before it could be refused.
+    const res = await request(t.baseUrl, 'GET', '/v1/payments/pay_anything0000000000000', undefined, { authorization: `Bearer sk_${'A'.repeat(43)}` });
     expectError(res, 500, 'INTERNAL');
     expect(res.body).toEqual({ error: { code: 'INTERNAL', message: 'internal error' } });
     const text = JSON.stringify(res.body);

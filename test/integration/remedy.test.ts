@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { paymentBody, request, sendCallback } from '../helpers/api';
+import { createPayment, getPayment, paymentBody, request, sendCallback, txId } from '../helpers/api';
 import { eventsOf, internalIdOf, openTestDatabase } from '../helpers/fixtures';
 import { startSimulator, type TestSimulator } from '../helpers/simulator';
 import { TEST_ADMIN_TOKEN, deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
@@ -36,12 +36,12 @@ describe('remedy: ask the channel before closing', () => {
     const body = paymentBody({ timeoutSeconds: seconds, ...extra });
     await sim.script(body.orderId, (extra.answers as unknown[]) ?? [{ kind: 'not_paid' }]);
     delete (body as Record<string, unknown>).answers;
-    const res = await request(t.baseUrl, 'POST', '/v1/payments', body, headers);
+    const res = await createPayment(t.baseUrl, body, headers);
     expect(res.status).toBe(201);
     return res.body as { id: string; expiresAt: string; amount: number };
   }
 
-  const statusOf = async (id: string) => (await request(t.baseUrl, 'GET', `/v1/payments/${id}`)).body;
+  const statusOf = async (id: string) => (await getPayment(t.baseUrl, id)).body;
   const untilStatus = (id: string, status: string, ms = 15000) =>
     waitFor(`${id} to be ${status}`, async () => {
       const p = await statusOf(id);
@@ -49,7 +49,7 @@ describe('remedy: ask the channel before closing', () => {
     }, ms, 50);
 
   it('when the channel says PAID at the deadline, then the payment becomes PAID by remedy with the channel transaction id and no close call', async () => {
-    const p = await createDue(1, { answers: [{ kind: 'paid', transactionId: 'chan-tx-42' }] });
+    const p = await createDue(1, { answers: [{ kind: 'paid', transactionId: txId('chan-tx-42') }] });
     const paid = await untilStatus(p.id, 'PAID');
     expect(paid.transactionId).toBe('chan-tx-42');
     const events = await eventsOf(db, [await internalIdOf(db, p.id)]);
@@ -103,7 +103,7 @@ describe('remedy: ask the channel before closing', () => {
     // The worker read the payment PENDING before asking the channel; the callback lands in between.
     const p = await createDue(1, { answers: [{ kind: 'slow', ms: 800 }, { kind: 'not_paid' }] });
     await waitFor('the channel query', async () => (await sim.calls(p.id)).length > 0, 10000, 20);
-    const callback = await sendCallback(t.baseUrl, p.id, { result: 'SUCCESS', transactionId: 'wx-race-1', paidAmount: p.amount });
+    const callback = await sendCallback(t.baseUrl, p.id, { result: 'SUCCESS', transactionId: txId('wx-race-1'), paidAmount: p.amount });
     expect(callback.body.status).toBe('PAID');
     await waitFor('the stale settlement to be noticed', () => t.logs.some((l) => l.includes('"settling again with locked rows"') && l.includes(p.id)), 10000, 20);
     await waitFor('the timer to be acked', async () => (await t.app.broker.withChannel((ch) => ch.checkQueue(t.app.names.compensationQueue))).messageCount === 0, 5000, 50);

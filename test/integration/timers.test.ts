@@ -1,6 +1,6 @@
 import { createDelayScheduler } from '../../src/delay/delay-scheduler';
 import { DESTINATIONS } from '../../src/infra/broker-topology';
-import { paymentBody, request, sendCallback } from '../helpers/api';
+import { createPayment, getPayment, paymentBody, sendCallback, txId } from '../helpers/api';
 import { eventsOf, internalIdOf } from '../helpers/fixtures';
 import { testConfig, useTestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
@@ -11,13 +11,13 @@ describe('payment timers through the delay levels', () => {
 
   async function pollStatus(id: string, status: string, timeoutMs: number) {
     return waitFor(`payment ${id} to become ${status}`, async () => {
-      const res = await request(suite.t.baseUrl, 'GET', `/v1/payments/${id}`);
+      const res = await getPayment(suite.t.baseUrl, id);
       return res.body.status === status ? res.body : undefined;
     }, timeoutMs, 50);
   }
 
   it('when a 2 s timer is due, then the payment becomes CLOSED no earlier than expiresAt and within 2 s after, with one PENDING->CLOSED event', async () => {
-    const created = await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody({ timeoutSeconds: 2 }));
+    const created = await createPayment(suite.t.baseUrl, paymentBody({ timeoutSeconds: 2 }));
     expect(created.status).toBe(201);
     const closed = await pollStatus(created.body.id, 'CLOSED', 10000);
     const lateness = Date.parse(closed.closedAt) - Date.parse(closed.expiresAt);
@@ -29,30 +29,30 @@ describe('payment timers through the delay levels', () => {
   });
 
   it('when a payment is paid by callback before its deadline, then its timer is a no-op and it stays PAID', async () => {
-    const created = await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody({ timeoutSeconds: 1 }));
-    const paid = await sendCallback(suite.t.baseUrl, created.body.id, { result: 'SUCCESS', transactionId: 'tx-early', paidAmount: 1999 });
+    const created = await createPayment(suite.t.baseUrl, paymentBody({ timeoutSeconds: 1 }));
+    const paid = await sendCallback(suite.t.baseUrl, created.body.id, { result: 'SUCCESS', transactionId: txId('tx-early'), paidAmount: 1999 });
     expect(paid.status).toBe(200);
     expect(paid.body.status).toBe('PAID');
 
     await waitFor('the timer to fire as a no-op', () => suite.t.logs.some((l) => l.includes('timer was a no-op') && l.includes(created.body.id)), 10000);
-    const after = await request(suite.t.baseUrl, 'GET', `/v1/payments/${created.body.id}`);
+    const after = await getPayment(suite.t.baseUrl, created.body.id);
     expect(after.body.status).toBe('PAID');
     const events = await eventsOf(suite.db, [await internalIdOf(suite.db, created.body.id)]);
     expect(events.map((e) => `${e.from_status}->${e.to_status}`)).toEqual(['null->PENDING', 'PENDING->PAID']);
   });
 
   it('when a 120 s timer is created just before a 2 s one, then the 2 s one is not held behind it', async () => {
-    const long = await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody({ timeoutSeconds: 120 }));
-    const short = await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody({ timeoutSeconds: 2 }));
+    const long = await createPayment(suite.t.baseUrl, paymentBody({ timeoutSeconds: 120 }));
+    const short = await createPayment(suite.t.baseUrl, paymentBody({ timeoutSeconds: 2 }));
     const closed = await pollStatus(short.body.id, 'CLOSED', 10000);
     expect(Date.parse(closed.closedAt) - Date.parse(closed.expiresAt)).toBeLessThanOrEqual(2000);
-    const stillPending = await request(suite.t.baseUrl, 'GET', `/v1/payments/${long.body.id}`);
+    const stillPending = await getPayment(suite.t.baseUrl, long.body.id);
     expect(stillPending.body.status).toBe('PENDING');
   });
 
   it('when a timer arrives before its deadline, then the worker re-schedules the rest and never acts early', async () => {
     // Publish a timer that says "due in 3 s" but with no delay, as a misrouted or skewed message would arrive.
-    const created = await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody({ timeoutSeconds: 600 }));
+    const created = await createPayment(suite.t.baseUrl, paymentBody({ timeoutSeconds: 600 }));
     const id = await internalIdOf(suite.db, created.body.id);
     const deadline = Date.now() + 3000;
     const skewed = createDelayScheduler({ broker: suite.t.app.broker, names: suite.t.app.names, now: () => deadline });
@@ -72,10 +72,10 @@ describe('payment timers on classic queues (broker.queueType classic)', () => {
   const suite = useTestApp(config);
 
   it('when a 3 s timer is due, then it passes both its classic delay levels and closes the payment no earlier than expiresAt', async () => {
-    const created = await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody({ timeoutSeconds: 3 }));
+    const created = await createPayment(suite.t.baseUrl, paymentBody({ timeoutSeconds: 3 }));
     expect(created.status).toBe(201);
     const closed = await waitFor('the classic-queue timer to close the payment', async () => {
-      const res = await request(suite.t.baseUrl, 'GET', `/v1/payments/${created.body.id}`);
+      const res = await getPayment(suite.t.baseUrl, created.body.id);
       return res.body.status === 'CLOSED' ? res.body : undefined;
     }, 15000, 50);
     expect(Date.parse(closed.closedAt)).toBeGreaterThanOrEqual(Date.parse(closed.expiresAt));

@@ -1,4 +1,5 @@
-import { callbackSchema, createPaymentSchema, parseOrThrow } from '../../src/payments/payments-schemas';
+import { callbackSchema, createPaymentSchema } from '../../src/payments/payments-schemas';
+import { parseOrThrow } from '../../src/shared/validation';
 import { ValidationError } from '../../src/shared/errors';
 
 const validCreate = {

@@ -1,11 +1,12 @@
-import { createHmac } from 'node:crypto';
 import type { PaymentResource } from '../../payments/payment-resource';
+import { signGatewayRequest } from '../../shared/gateway-signature';
 import type { ChannelAdapter, QueryContext, QueryResult } from './channel-adapter';
 
 /**
  * The generic JSON gateway. Requests are POSTs of the payment resource to
  * `{baseUrl}/orders/query` and `{baseUrl}/orders/close`, signed with
- * `X-Signature: hex(HMAC-SHA256(channelSecret, body))`. A query answers
+ * `X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(channelSecret, "<t>.<paymentId>.<body>")>`,
+ * the callback's scheme (shared/gateway-signature.ts), so a request is bound to its payment and time. A query answers
  * `{ "status": "PAID", "transactionId", "paidAmount" } | { "status": "NOT_PAID" } | { "status": "UNKNOWN", "reason" }`.
  * The simulator speaks the same protocol.
  */
@@ -19,7 +20,7 @@ export function createHttpAdapter(options: { name: string; baseUrl: string; time
       body,
       headers: {
         'content-type': 'application/json',
-        'x-signature': createHmac('sha256', options.secret).update(body).digest('hex'),
+        'x-signature': signGatewayRequest(options.secret, payment.id, body),
         'x-compensator-attempt': String(context.attempt),
         ...(context.correlationId ? { 'x-request-id': context.correlationId } : {}),
       },

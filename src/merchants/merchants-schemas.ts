@@ -1,0 +1,19 @@
+import { z } from 'zod';
+import { httpUrl, identifier } from '../shared/validation';
+
+export const registerMerchantSchema = z
+  .object({
+    merchantId: identifier,
+    name: z.string().trim().min(1, 'name must be 1 to 200 characters').max(200, 'name must be 1 to 200 characters'),
+    notifyUrl: httpUrl('notifyUrl must be an http(s) URL'),
+  })
+  .strict();
+
+export const platformKeySchema = z
+  .object({
+    merchants: z.array(z.union([z.literal('*'), identifier])).min(1, 'merchants must list at least one merchant, or "*"').max(1000),
+  })
+  .strict();
+
+export const merchantParams = z.object({ merchantId: identifier }).strict();
+export const apiKeyParams = z.object({ merchantId: identifier, keyId: z.string().regex(/^key_[A-Za-z0-9]{16}$/, 'not a key id') }).strict();

@@ -1,0 +1,192 @@
+import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../shared/errors';
+import {
+  digestsEqual,
+  generateApiKey,
+  generateCredentialId,
+  generateWebhookSecret,
+  hashApiKey,
+  looksLikeApiKey,
+  type SecretBox,
+} from './merchant-credentials';
+import type { ApiKeyRow, MerchantRow, MerchantsRepository } from './merchants-repository';
+
+/** Who a request acts as: the key, and the merchants it may act for. */
+export interface Principal {
+  keyId: string;
+  /** Set for a merchant's own key: the merchant comes from the key. */
+  merchantId: string | null;
+  /** A platform key's merchants, or '*' for all. */
+  merchants: '*' | ReadonlySet<string>;
+}
+
+export function mayActFor(principal: Principal, merchantId: string): boolean {
+  return principal.merchants === '*' || principal.merchants.has(merchantId);
+}
+
+export interface MerchantView {
+  merchantId: string;
+  name: string;
+  notifyUrl: string;
+  createdAt: string;
+  apiKeys: Array<{ id: string; createdAt: string; revokedAt: string | null }>;
+}
+
+export interface IssuedKey {
+  id: string;
+  key: string;
+}
+
+const isDuplicateKey = (err: unknown) => (err as { errno?: number }).errno === 1062;
+
+function toView(merchant: MerchantRow, keys: ApiKeyRow[]): MerchantView {
+  return {
+    merchantId: merchant.merchant_id,
+    name: merchant.name,
+    notifyUrl: merchant.notify_url,
+    createdAt: new Date(merchant.created_at).toISOString(),
+    apiKeys: keys.map((k) => ({ id: k.id, createdAt: new Date(k.created_at).toISOString(), revokedAt: k.revoked_at ? new Date(k.revoked_at).toISOString() : null })),
+  };
+}
+
+function platformMerchantsOf(row: ApiKeyRow): string[] {
+  const value = row.platform_merchants;
+  const list: unknown = typeof value === 'string' ? JSON.parse(value) : value;
+  return Array.isArray(list) ? list.filter((m): m is string => typeof m === 'string') : [];
+}
+
+/**
+ * Merchants and their credentials (DESIGN section 4): registration, API keys shown once and kept
+ * as hashes, webhook secrets sealed at rest and rotated with an overlap, and the authentication
+ * of every merchant request.
+ */
+export function createMerchantsService(deps: {
+  repository: MerchantsRepository;
+  secretBox: SecretBox;
+  /** How long a replaced webhook secret still signs (notifications.secretRotationOverlapSeconds). */
+  rotationOverlapSeconds: number;
+  /** A stored secret did not open: MERCHANT_SECRETS_KEY changed, or the row was altered. */
+  onUnreadableSecret?: (merchantId: string, secretId: number) => void;
+  now?: () => number;
+}) {
+  const { repository, secretBox } = deps;
+  const now = deps.now ?? Date.now;
+
+  function newKeyRow(merchantId: string | null, platformMerchants: string[] | null): { row: ApiKeyRow; issued: IssuedKey } {
+    const key = generateApiKey();
+    const row: ApiKeyRow = { id: generateCredentialId('key'), key_hash: hashApiKey(key), merchant_id: merchantId, platform_merchants: platformMerchants, created_at: new Date(now()), revoked_at: null };
+    return { row, issued: { id: row.id, key } };
+  }
+
+  async function requireMerchant(merchantId: string): Promise<MerchantRow> {
+    const merchant = await repository.findMerchant(merchantId);
+    if (!merchant) throw new NotFoundError(`merchant ${merchantId} not found`);
+    return merchant;
+  }
+
+  return {
+    async register(input: { merchantId: string; name: string; notifyUrl: string }) {
+      const createdAt = new Date(now());
+      const merchant: MerchantRow = { merchant_id: input.merchantId, name: input.name, notify_url: input.notifyUrl, created_at: createdAt };
+      const { row, issued } = newKeyRow(input.merchantId, null);
+      const webhookSecret = generateWebhookSecret();
+      try {
+        await repository.createMerchant(merchant, row, { merchant_id: input.merchantId, sealed_secret: secretBox.seal(webhookSecret, input.merchantId), created_at: createdAt, expires_at: null });
+      } catch (err) {
+        if (isDuplicateKey(err)) throw new ConflictError(`merchant ${input.merchantId} already exists`);
+        throw err;
+      }
+      return { merchantId: input.merchantId, name: input.name, notifyUrl: input.notifyUrl, createdAt: createdAt.toISOString(), apiKey: issued, webhookSecret };
+    },
+
+    async get(merchantId: string): Promise<MerchantView> {
+      const merchant = await requireMerchant(merchantId);
+      return toView(merchant, await repository.listApiKeys(merchantId));
+    },
+
+    async list(limit = 500): Promise<MerchantView[]> {
+      const merchants = await repository.listMerchants(limit);
+      return Promise.all(merchants.map(async (m) => toView(m, await repository.listApiKeys(m.merchant_id))));
+    },
+
+    /** A new key for the merchant; its other keys stay valid until revoked. */
+    async addApiKey(merchantId: string): Promise<IssuedKey> {
+      await requireMerchant(merchantId);
+      const { row, issued } = newKeyRow(merchantId, null);
+      await repository.insertApiKey(row);
+      return issued;
+    },
+
+    async revokeApiKey(merchantId: string, keyId: string): Promise<void> {
+      if (!(await repository.revokeApiKey(merchantId, keyId, new Date(now())))) {
+        throw new NotFoundError(`merchant ${merchantId} has no live key ${keyId}`);
+      }
+    },
+
+    /** A platform key acts for the listed merchants (each must exist), or for all with ["*"]. */
+    async createPlatformKey(merchants: string[]): Promise<IssuedKey> {
+      if (!merchants.includes('*')) {
+        for (const m of merchants) {
+          if (!(await repository.findMerchant(m))) throw new ValidationError(`merchant ${m} does not exist`, [{ path: 'merchants', message: `unknown merchant ${m}` }]);
+        }
+      }
+      const { row, issued } = newKeyRow(null, merchants.includes('*') ? ['*'] : [...new Set(merchants)]);
+      await repository.insertApiKey(row);
+      return issued;
+    },
+
+    /** The new secret signs from now on; the old ones sign too until the overlap ends. */
+    async rotateWebhookSecret(merchantId: string): Promise<{ webhookSecret: string }> {
+      await requireMerchant(merchantId);
+      const webhookSecret = generateWebhookSecret();
+      const at = now();
+      await repository.rotateWebhookSecret(
+        { merchant_id: merchantId, sealed_secret: secretBox.seal(webhookSecret, merchantId), created_at: new Date(at), expires_at: null },
+        new Date(at + deps.rotationOverlapSeconds * 1000),
+      );
+      return { webhookSecret };
+    },
+
+    /** `Authorization: Bearer sk_...` to a principal; anything else is a 401. */
+    async authenticate(authorization: string | undefined): Promise<Principal> {
+      const match = /^Bearer (\S+)$/.exec(authorization ?? '');
+      const key = match?.[1];
+      if (!key || !looksLikeApiKey(key)) throw new UnauthorizedError('an API key is required: Authorization: Bearer sk_...');
+      const hash = hashApiKey(key);
+      const row = await repository.findApiKeyByHash(hash);
+      if (!row || !digestsEqual(row.key_hash, hash) || row.revoked_at !== null) throw new UnauthorizedError('the API key is unknown or revoked');
+      if (row.merchant_id !== null) return { keyId: row.id, merchantId: row.merchant_id, merchants: new Set([row.merchant_id]) };
+      const list = platformMerchantsOf(row);
+      return { keyId: row.id, merchantId: null, merchants: list.includes('*') ? '*' : new Set(list) };
+    },
+
+    /**
+     * The merchant a request acts for: the key's own (a different `merchantId` is a 403), or the
+     * one a platform key names, which it must name and may act for.
+     */
+    async merchantFor(principal: Principal, requested: string | undefined): Promise<MerchantRow> {
+      const merchantId = principal.merchantId ?? requested;
+      if (merchantId === undefined) throw new ValidationError('merchantId is required with a platform key', [{ path: 'merchantId', message: 'required with a platform key' }]);
+      if (requested !== undefined && requested !== merchantId) throw new ForbiddenError(`this key acts for merchant ${principal.merchantId}, not ${requested}`);
+      if (!mayActFor(principal, merchantId)) throw new ForbiddenError(`this key may not act for merchant ${merchantId}`);
+      const merchant = await repository.findMerchant(merchantId);
+      if (!merchant) throw new ForbiddenError(`this key may not act for merchant ${merchantId}`);
+      return merchant;
+    },
+
+    /** The `whsec_` secrets that sign the merchant's notifications now, newest first. */
+    async signingSecrets(merchantId: string): Promise<string[]> {
+      const rows = await repository.liveWebhookSecrets(merchantId, new Date(now()));
+      const secrets: string[] = [];
+      for (const row of rows) {
+        // One sealed under another MERCHANT_SECRETS_KEY (or altered) does not sign; the rest do.
+        try {
+          secrets.push(secretBox.open(row.sealed_secret, merchantId));
+        } catch {
+          deps.onUnreadableSecret?.(merchantId, row.id);
+        }
+      }
+      return secrets;
+    },
+  };
+}
+export type MerchantsService = ReturnType<typeof createMerchantsService>;
