@@ -63,6 +63,7 @@ export interface TestMerchant {
   merchantId: string;
   name: string;
   notifyUrl: string;
+  createdAt: string;
   apiKey: { id: string; key: string };
   webhookSecret: string;
   /** `Authorization: Bearer <apiKey>` */
