@@ -1,16 +1,21 @@
 /**
  * The visible demo, through nginx in front of the api replicas:
- *   - creates payments with timeouts of a few seconds, each with a notifyUrl on a tiny merchant
- *     endpoint run by this script;
- *   - pays a third of them through signed channel callbacks;
+ *   - registers two merchants with the merchants CLI (npm run merchants -- add), each with its
+ *     own API key and webhook secret, notified at a tiny merchant endpoint run by this script;
+ *   - creates payments with timeouts of a few seconds, each with its merchant's key;
+ *   - pays a third of them through channel callbacks that the simulator signs (t, payment id, body);
  *   - scripts the channel simulator to answer "paid" for another third (remedy) and "not paid"
  *     for the rest (closed), one of them after a channel error (retry);
- *   - prints a live summary as they settle, then what to look at in the management console.
+ *   - verifies every notification with its merchant's secret (standardwebhooks), prints a live
+ *     summary as they settle, then what to look at in the management console.
  *   tsx scripts/demo.ts [--url http://127.0.0.1:8080] [--count 300] [--simulator http://127.0.0.1:4000]
  */
-import { createHmac, randomUUID } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { Webhook } from 'standardwebhooks';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -22,7 +27,6 @@ const simulatorUrl = arg('simulator', 'http://127.0.0.1:4000');
 const count = Number(arg('count', '300'));
 const consoleUrl = arg('console', 'http://127.0.0.1:15672');
 const prefix = arg('prefix', 'compensator');
-const secret = (channel: string) => process.env[`CHANNEL_SECRET_${channel.toUpperCase()}`] ?? `dev-secret-${channel}`;
 
 interface Payment {
   id: string;
@@ -48,32 +52,61 @@ function percentile(sorted: number[], p: number): number | undefined {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : undefined;
 }
 
+interface DemoMerchant {
+  merchantId: string;
+  apiKey: { id: string; key: string };
+  webhookSecret: string;
+}
+
+/** Registers a merchant with the operators' CLI (the same as `npm run merchants -- add ...`). */
+function addMerchant(merchantId: string, name: string, notifyUrl: string): DemoMerchant {
+  const cli = path.resolve(__dirname, '..', 'dist', 'merchants', 'merchants-cli.js');
+  const out = execFileSync(process.execPath, [cli, 'add', '--id', merchantId, '--name', name, '--notify-url', notifyUrl], { env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'development' }, encoding: 'utf8' });
+  return JSON.parse(out) as DemoMerchant;
+}
+
 async function main(): Promise<void> {
-  // The merchant: counts the signed notifications it receives, by event type.
+  // The merchants' endpoint: checks each notification's Standard Webhooks signature with its
+  // merchant's own secret, and counts the verified ones by event type.
   const notified = new Map<string, string[]>();
-  const merchant = createServer((req, res) => {
+  const secrets = new Map<string, string>();
+  let unverified = 0;
+  const endpoint = createServer((req, res) => {
     let raw = '';
     req.on('data', (c) => (raw += c));
     req.on('end', () => {
-      const event = JSON.parse(raw) as { type: string; payment: { id: string } };
-      notified.set(event.payment.id, [...(notified.get(event.payment.id) ?? []), event.type]);
-      res.end();
+      const event = JSON.parse(raw) as { type: string; payment: { id: string; merchantId: string } };
+      try {
+        new Webhook(secrets.get(event.payment.merchantId) ?? 'whsec_AA==').verify(raw, req.headers as Record<string, string>);
+        notified.set(event.payment.id, [...(notified.get(event.payment.id) ?? []), event.type]);
+        res.end();
+      } catch {
+        unverified++;
+        res.statusCode = 400;
+        res.end();
+      }
     });
   });
-  await new Promise<void>((r) => merchant.listen(0, '127.0.0.1', r));
-  const notifyUrl = `http://127.0.0.1:${(merchant.address() as AddressInfo).port}/notify`;
+  await new Promise<void>((r) => endpoint.listen(0, '127.0.0.1', r));
+  const notifyUrl = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/notify`;
 
-  const merchantId = `demo_${randomUUID().slice(0, 6)}`;
+  const run = randomUUID().slice(0, 6);
+  const shops = [addMerchant(`demo_a_${run}`, 'Demo shop A', notifyUrl), addMerchant(`demo_b_${run}`, 'Demo shop B', notifyUrl)];
+  for (const shop of shops) secrets.set(shop.merchantId, shop.webhookSecret);
+  console.log(`Registered merchants ${shops.map((m) => `${m.merchantId} (key ${m.apiKey.id})`).join(' and ')} with the merchants CLI.`);
+  const shopOf = (i: number) => shops[i % 2] as DemoMerchant;
+  const auth = (shop: DemoMerchant) => ({ authorization: `Bearer ${shop.apiKey.key}` });
+
   const plans: Plan[] = Array.from({ length: count }, (_, i) => (i === 0 ? 'retry-then-close' : (['callback', 'remedy', 'close'] as const)[i % 3] as Plan));
-  console.log(`Creating ${count} payments through nginx at ${baseUrl} (merchant ${merchantId}), timeouts 5-15 s:`);
-  console.log(`  ${plans.filter((p) => p === 'callback').length} will be paid by a signed channel callback,`);
+  console.log(`Creating ${count} payments through nginx at ${baseUrl}, timeouts 5-15 s:`);
+  console.log(`  ${plans.filter((p) => p === 'callback').length} will be paid by a channel callback the simulator signs,`);
   console.log(`  ${plans.filter((p) => p === 'remedy').length} the channel simulator will report paid when their timer fires (remedy),`);
   console.log(`  ${plans.filter((p) => p.endsWith('close')).length} it will report not paid (closed), one of them after a channel error (retry).`);
 
   const payByCallback = async (p: Payment) => {
-    const raw = JSON.stringify({ result: 'SUCCESS', transactionId: `cb-${p.id.slice(4, 12)}`, paidAmount: p.amount });
-    const res = await call('POST', `${baseUrl}/v1/payments/${p.id}/callback`, raw, { 'x-signature': createHmac('sha256', secret(p.channel)).update(raw).digest('hex') });
-    if (res.status !== 200) throw new Error(`callback failed: ${res.status} ${JSON.stringify(res.body)}`);
+    const body = { result: 'SUCCESS', transactionId: `cb-${p.id.slice(4)}`, paidAmount: p.amount };
+    const res = await call('POST', `${simulatorUrl}/callbacks`, JSON.stringify({ target: baseUrl, paymentId: p.id, channel: p.channel, body }));
+    if (res.status !== 200 || res.body?.status !== 200) throw new Error(`callback failed: ${res.status} ${JSON.stringify(res.body)}`);
   };
   const payments: Payment[] = [];
   const replicas = new Map<string, number>();
@@ -89,7 +122,7 @@ async function main(): Promise<void> {
         const answers = plan === 'remedy' ? [{ kind: 'paid' }] : plan === 'retry-then-close' ? [{ kind: 'error' }, { kind: 'not_paid' }] : [{ kind: 'not_paid' }];
         await call('PUT', `${simulatorUrl}/script/${orderId}`, JSON.stringify({ answers }));
         const channel = i % 2 ? 'alipay' : 'wechat';
-        const res = await call('POST', `${baseUrl}/v1/payments`, JSON.stringify({ merchantId, orderId, amount: 100 + i, currency: 'CNY', channel, timeoutSeconds: 5 + (i % 11), notifyUrl }));
+        const res = await call('POST', `${baseUrl}/v1/payments`, JSON.stringify({ orderId, amount: 100 + i, currency: 'CNY', channel, timeoutSeconds: 5 + (i % 11) }), auth(shopOf(i)));
         if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
         replicas.set(res.replica, (replicas.get(res.replica) ?? 0) + 1);
         payments[i] = res.body;
@@ -105,7 +138,7 @@ async function main(): Promise<void> {
   const deadline = Date.now() + 60000;
   let latest = payments;
   for (;;) {
-    latest = await Promise.all(payments.map(async (p) => (await call('GET', `${baseUrl}/v1/payments/${p.id}`)).body as Payment));
+    latest = await Promise.all(payments.map(async (p, i) => (await call('GET', `${baseUrl}/v1/payments/${p.id}`, undefined, auth(shopOf(i)))).body as Payment));
     const counts: Record<string, number> = {};
     for (const p of latest) counts[p.status] = (counts[p.status] ?? 0) + 1;
     const settledByTimer = latest.filter((p, i) => plans[i] !== 'callback' && p.status !== 'PENDING');
@@ -126,14 +159,16 @@ async function main(): Promise<void> {
   if (remedied) console.log(`Remedy: ${remedied.id} had no callback; at its deadline the channel said PAID, transaction ${remedied.transactionId}.`);
   if (retried) console.log(`Retry: ${retried.id}: the channel errored once, the worker asked again 2 s later (config/demo.json), then closed it: ${retried.status}.`);
   const sample = latest.find((p) => notified.has(p.id));
-  if (sample) console.log(`Notification: the merchant got ${notified.get(sample.id)?.join(', ')} for ${sample.id}, signed with X-Compensator-Signature.`);
+  if (sample) console.log(`Notification: the merchant got ${notified.get(sample.id)?.join(', ')} for ${sample.id}; every one verified with its own merchant's secret (Standard Webhooks), ${unverified} did not.`);
+  const foreign = await call('GET', `${baseUrl}/v1/payments/${latest[0]?.id}`, undefined, auth(shopOf(1)));
+  console.log(`Tenancy: shop B reading shop A's payment ${latest[0]?.id} gets ${foreign.status}.`);
   console.log(`\nLook at the topology in the management console (guest/guest): ${consoleUrl}/#/queues`);
   console.log(`  ${prefix}:delay:level-00-1s ... level-21-2097152s   one TTL queue per power of two seconds`);
   console.log(`  ${prefix}:payment:compensate                        due timers and remedy retries, consumed by the workers`);
   console.log(`  ${prefix}:notification:deliver                      merchant notifications`);
-  console.log(`Ops page: ${baseUrl}/ops (token: $ADMIN_TOKEN, dev-admin-token-change-me by default)`);
-  merchant.closeAllConnections();
-  merchant.close();
+  console.log(`Ops page: ${baseUrl}/ops (token: $ADMIN_TOKEN, dev-admin-token-change-me-0123456789 by default)`);
+  endpoint.closeAllConnections();
+  endpoint.close();
   if (latest.some((p) => p.status === 'PENDING')) process.exitCode = 1;
 }
 

@@ -37,10 +37,10 @@
 #   APP_START_TIMEOUT (60), APP_STOP_TIMEOUT (25, above the app's own 15 s shutdown bound),
 #   APP_HEAP_MB (96: the apps' --max-old-space-size).
 #   The app processes get NODE_ENV (development), COMPENSATOR_CONFIG (config/demo.json: channels
-#   answered by the simulator on :4000), ADMIN_TOKEN (dev-admin-token-change-me outside
+#   answered by the simulator on :4000), ADMIN_TOKEN (dev-admin-token-change-me-0123456789 outside
 #   production), AMQP_URL (the single node, or the cluster with --cluster), DATABASE_URL (the
 #   stack's MariaDB: $DB_NAME, or ${DB_NAME}_test when NODE_ENV=test), and inherit everything
-#   else (CHANNEL_SECRET_<NAME>, NOTIFICATION_SECRET, LOG_LEVEL, ...).
+#   else (CHANNEL_SECRET_<NAME>, MERCHANT_SECRETS_KEY, LOG_LEVEL, ...).
 #   Cluster: CLUSTER_AMQP_BASE_PORT (5681), CLUSTER_MGMT_BASE_PORT (15681),
 #   CLUSTER_PROMETHEUS_BASE_PORT (15781), CLUSTER_DIST_BASE_PORT (25681), CLUSTER_START_TIMEOUT (180).
 #
@@ -640,7 +640,7 @@ ensure_build() {
 }
 
 # resolve_app_settings: the environment every app process gets (DESIGN section 4 names).
-# Anything else in the caller's environment (CHANNEL_SECRET_<NAME>, NOTIFICATION_SECRET,
+# Anything else in the caller's environment (CHANNEL_SECRET_<NAME>, MERCHANT_SECRETS_KEY,
 # LOG_LEVEL, ...) is inherited as it is.
 resolve_app_settings() {
   local node_env="${NODE_ENV:-development}" cfg admin
@@ -652,7 +652,7 @@ resolve_app_settings() {
   fi
   if [ -n "${ADMIN_TOKEN:-}" ]; then admin="$ADMIN_TOKEN"
   elif [ "$node_env" = production ]; then admin=""; warn "NODE_ENV=production and no ADMIN_TOKEN: admin routes will answer 401"
-  else admin="dev-admin-token-change-me"; fi
+  else admin="dev-admin-token-change-me-0123456789"; fi
   APP_AMQP_URL="${AMQP_URL:-${CLUSTER_AMQP_URL:-amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT}}"
   # the stack's MariaDB; NODE_ENV=test uses the test database, as config/test.json does
   local db="$DB_NAME"; [ "$node_env" = test ] && db="${DB_NAME}_test"
@@ -673,7 +673,7 @@ resolve_app_settings() {
 app_spec() {
   local kind="$1" port="$2" secrets
   secrets="$( { printf '%s\n' "${APP_ENV[@]}" | grep '^ADMIN_TOKEN=' || true
-               env | grep -E '^(CHANNEL_SECRET_[A-Z0-9_]+|NOTIFICATION_SECRET|LOG_LEVEL)=' | sort || true; } | md5sum | cut -c1-12)"
+               env | grep -E '^(CHANNEL_SECRET_[A-Z0-9_]+|MERCHANT_SECRETS_KEY|LOG_LEVEL)=' | sort || true; } | md5sum | cut -c1-12)"
   printf 'kind=%s\nport=%s\nbuild=%s\n' "$kind" "$port" "$(stat -c %Y "$REPO_ROOT/dist/main.js")"
   if [ "$kind" != simulator ]; then
     printf '%s\n' "${APP_ENV[@]}" | grep -v '^ADMIN_TOKEN=' | sed -E 's#(//[^:/@]+:)[^@]*@#\1***@#g'

@@ -75,10 +75,10 @@ echo "tools: $(docker-compose version --short 2>/dev/null || docker-compose vers
 required_env=(
   CHANNEL_SECRET_WECHAT=validate-dummy-wechat-secret
   CHANNEL_SECRET_ALIPAY=validate-dummy-alipay-secret
-  NOTIFICATION_SECRET=validate-dummy-notification-secret
-  ADMIN_TOKEN=validate-dummy-admin-token
+  MERCHANT_SECRETS_KEY=dmFsaWRhdGUtZHVtbXktbWVyY2hhbnQtc2VjcmV0cy0=
+  ADMIN_TOKEN=validate-dummy-admin-token-0123456789
 )
-required_names=(CHANNEL_SECRET_WECHAT CHANNEL_SECRET_ALIPAY NOTIFICATION_SECRET ADMIN_TOKEN)
+required_names=(CHANNEL_SECRET_WECHAT CHANNEL_SECRET_ALIPAY MERCHANT_SECRETS_KEY ADMIN_TOKEN)
 unset_required=()
 for name in "${required_names[@]}"; do unset_required+=(-u "$name"); done
 

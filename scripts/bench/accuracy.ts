@@ -6,7 +6,7 @@
 import type mysql from 'mysql2/promise';
 import { checkAbort, distribution, log, sleep, spread, waitFor, type Spread } from './common';
 import type { Context } from './context';
-import { NGINX_URL, appEnvironment, benchPool, stackUp } from './environment';
+import { NGINX_URL, appEnvironment, benchMerchant, benchPool, stackUp } from './environment';
 import { REQUEST_TIMEOUT_SEC, createBodies, runLoad, type LoadResult } from './load';
 import { insertPayments, openSchedulerPool, workerCounter } from './timers';
 
@@ -32,7 +32,8 @@ export interface AccuracyRun {
 
 async function viaApi(ctx: Context, merchantId: string, rate: number, durationSec: number, min: number, max: number): Promise<{ created: number; achieved: number; load: LoadResult }> {
   const bodies = createBodies({ merchantId, orderPrefix: 'o', timeoutSeconds: () => min + Math.floor(Math.random() * (max - min + 1)) });
-  const load = await runLoad({ url: NGINX_URL, path: '/v1/payments', connections: ctx.sizes.accuracy.connections, durationSec, overallRate: rate, body: bodies.next });
+  const headers = await benchMerchant(merchantId);
+  const load = await runLoad({ url: NGINX_URL, path: '/v1/payments', connections: ctx.sizes.accuracy.connections, durationSec, overallRate: rate, body: bodies.next, headers });
   return { created: load.ok, achieved: load.okPerSec, load };
 }
 

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 /**
  * What the benchmark runs against: the local stack's MariaDB (a dedicated database per run),
  * the stack's RabbitMQ (a unique prefix per run), and the app processes that
@@ -128,11 +130,43 @@ export function appEnvironment(configFile: string, db: string): NodeJS.ProcessEn
     COMPENSATOR_CONFIG: configFile,
     DATABASE_URL: databaseUrl(db),
     AMQP_URL,
-    ADMIN_TOKEN: 'bench-admin-token-0123456789',
+    ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
     CHANNEL_SECRET_WECHAT: 'bench-secret-wechat',
     CHANNEL_SECRET_ALIPAY: 'bench-secret-alipay',
-    NOTIFICATION_SECRET: 'bench-notification-secret',
+    MERCHANT_SECRETS_KEY: Buffer.alloc(32, 'bench').toString('base64'),
   };
+}
+
+const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef01';
+
+let sinkUrl: Promise<string> | undefined;
+/** The bench merchants' notification endpoint: answers 204, in this process, on loopback. */
+function notificationSink(): Promise<string> {
+  sinkUrl ??= new Promise((resolve) => {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(204).end());
+    });
+    server.on('connection', (socket) => socket.unref());
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}/notify`));
+    server.unref();
+  });
+  return sinkUrl;
+}
+
+/**
+ * Registers a merchant through nginx's admin route and answers the headers its creates carry
+ * (the load acts as a checkout with that merchant's API key).
+ */
+export async function benchMerchant(merchantId: string): Promise<Record<string, string>> {
+  const res = await fetch(`${NGINX_URL}/v1/admin/merchants`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_ADMIN_TOKEN}` },
+    body: JSON.stringify({ merchantId, name: 'Bench shop', notifyUrl: await notificationSink() }),
+  });
+  const body = (await res.json()) as { apiKey?: { key: string } };
+  if (res.status !== 201 || !body.apiKey) throw new Error(`registering bench merchant ${merchantId} answered ${res.status}: ${JSON.stringify(body)}`);
+  return { authorization: `Bearer ${body.apiKey.key}` };
 }
 
 export async function stackUp(api: number, workers: number, env: NodeJS.ProcessEnv): Promise<void> {

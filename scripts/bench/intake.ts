@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { checkAbort, fmt, log, machineCpuMs, promSum, sleep, spread, type Spread } from './common';
 import type { Context } from './context';
-import { NGINX_URL, appEnvironment, benchPool, scrapeMetrics, stackCpuMs, stackUp, type StackCpu } from './environment';
+import { NGINX_URL, appEnvironment, benchMerchant, benchPool, scrapeMetrics, stackCpuMs, stackUp, type StackCpu } from './environment';
 import { createBodies, runLoad, type LoadResult } from './load';
 
 const PHASES = ['wait', 'transaction', 'publish'] as const;
@@ -91,8 +91,9 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
   await stackUp(2, 0, appEnvironment(ctx.configs.quorum, ctx.db));
   const merchantId = `intake_${ctx.runId}`;
   const bodies = createBodies({ merchantId, orderPrefix: 'o', timeoutSeconds: s.timeoutSeconds });
+  const headers = await benchMerchant(merchantId);
   let okResponses = 0;
-  const warm = await runLoad({ url: NGINX_URL, path: '/v1/payments', connections: 32, durationSec: ctx.quick ? 1 : 2, body: bodies.next });
+  const warm = await runLoad({ url: NGINX_URL, path: '/v1/payments', connections: 32, durationSec: ctx.quick ? 1 : 2, body: bodies.next, headers });
   okResponses += warm.ok;
   log(`intake: warm-up ${Math.round(warm.okPerSec)} creates/s`);
 
@@ -101,7 +102,7 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
     const runs: LoadResult[] = [];
     for (let i = 0; i < ctx.sizes.repeats; i++) {
       checkAbort();
-      const r = await runLoad({ url: NGINX_URL, path: '/v1/payments', connections, durationSec: s.durationSec, body: bodies.next });
+      const r = await runLoad({ url: NGINX_URL, path: '/v1/payments', connections, durationSec: s.durationSec, body: bodies.next, headers });
       okResponses += r.ok;
       runs.push(r);
     }
@@ -124,7 +125,7 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
     const runs: LoadResult[] = [];
     for (let i = 0; i < ctx.sizes.repeats; i++) {
       checkAbort();
-      const r = await runLoad({ url: NGINX_URL, path: '/v1/payments', connections: s.fixedConnections, durationSec: s.fixedSec, overallRate: target, body: bodies.next });
+      const r = await runLoad({ url: NGINX_URL, path: '/v1/payments', connections: s.fixedConnections, durationSec: s.fixedSec, overallRate: target, body: bodies.next, headers });
       okResponses += r.ok;
       runs.push(r);
     }

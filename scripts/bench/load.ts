@@ -69,6 +69,8 @@ export async function runLoad(options: {
   durationSec: number;
   overallRate?: number;
   body: () => string;
+  /** Sent on every request, e.g. the merchant's Authorization. */
+  headers?: Record<string, string>;
 }): Promise<LoadResult> {
   const rate = options.overallRate;
   const instances = rate ? Math.max(1, Math.min(20, Math.round(rate / 25))) : 1;
@@ -87,7 +89,7 @@ export async function runLoad(options: {
         {
           method: 'POST',
           path: options.path,
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', ...options.headers },
           setupRequest: (req) => ({ ...req, body: options.body() }),
         },
       ],

@@ -92,7 +92,7 @@ describe('the Docker deployment files', () => {
     for (const name of ['api', 'worker', 'migrate']) {
       const env = services[name]?.environment ?? {};
       expect(env.NODE_ENV).toBe('production');
-      for (const variable of ['CHANNEL_SECRET_WECHAT', 'CHANNEL_SECRET_ALIPAY', 'NOTIFICATION_SECRET', 'ADMIN_TOKEN']) {
+      for (const variable of ['CHANNEL_SECRET_WECHAT', 'CHANNEL_SECRET_ALIPAY', 'MERCHANT_SECRETS_KEY', 'ADMIN_TOKEN']) {
         expect(env[variable]).toMatch(new RegExp(`^\\$\\{${variable}:\\?`));
       }
       expect(env.DATABASE_URL).toMatch(/^mysql:\/\/[^@]+@mysql:3306\//);

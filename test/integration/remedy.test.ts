@@ -51,12 +51,25 @@ describe('remedy: ask the channel before closing', () => {
   it('when the channel says PAID at the deadline, then the payment becomes PAID by remedy with the channel transaction id and no close call', async () => {
     const p = await createDue(1, { answers: [{ kind: 'paid', transactionId: txId('chan-tx-42') }] });
     const paid = await untilStatus(p.id, 'PAID');
-    expect(paid.transactionId).toBe('chan-tx-42');
+    expect(paid.transactionId).toBe(txId('chan-tx-42'));
     const events = await eventsOf(db, [await internalIdOf(db, p.id)]);
     expect(events.filter((e) => e.to_status === 'PAID')).toEqual([expect.objectContaining({ from_status: 'PENDING', cause: 'remedy' })]);
     const calls = await sim.calls(p.id);
     expect(calls.map((c) => c.op)).toEqual(['query']);
     expect(calls[0]!.signed).toBe(true);
+  });
+
+  it('when the channel says PAID with a transaction id another payment holds, then the payment is parked as transaction_conflict and stays PENDING', async () => {
+    const holder = await createDue(900);
+    expect((await sendCallback(t.baseUrl, holder.id, { result: 'SUCCESS', transactionId: txId('chan-tx-held'), paidAmount: holder.amount })).status).toBe(200);
+    const p = await createDue(1, { answers: [{ kind: 'paid', transactionId: txId('chan-tx-held') }] });
+    const item = await waitFor('the conflicting remedy to be parked', async () => {
+      const res = await request(t.baseUrl, 'GET', '/v1/admin/parked?purpose=compensation&limit=100', undefined, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` });
+      return (res.body.items as Array<{ paymentId: string; reason: string }>).find((i) => i.paymentId === p.id);
+    }, 15000, 100);
+    expect(item.reason).toBe('transaction_conflict');
+    expect((await statusOf(p.id)).status).toBe('PENDING');
+    expect((await statusOf(holder.id)).transactionId).toBe(txId('chan-tx-held'));
   });
 
   it('when the channel says NOT_PAID, then the order is closed at the channel once and the payment becomes CLOSED, both calls carrying the create request id', async () => {

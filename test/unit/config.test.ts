@@ -8,7 +8,10 @@ const REPO_DEFAULTS = JSON.parse(readFileSync(path.resolve(__dirname, '..', '..'
 const ALL_SECRETS = {
   CHANNEL_SECRET_WECHAT: 'wechat-secret-from-env',
   CHANNEL_SECRET_ALIPAY: 'alipay-secret-from-env',
-  NOTIFICATION_SECRET: 'notification-secret-from-env',
+  MERCHANT_SECRETS_KEY: Buffer.alloc(32, 7).toString('base64'),
+  ADMIN_TOKEN: 'admin-token-from-env-0123456789abcdef',
+  DATABASE_URL: 'mysql://app:pw@db.internal:3306/compensator',
+  AMQP_URL: 'amqp://app:pw@mq.internal:5672',
 };
 const channelWarnings = (warnings: string[]) => warnings.filter((w) => w.includes('CHANNEL_SECRET_'));
 
@@ -61,8 +64,33 @@ describe('loadConfig', () => {
       expect(config.channels.alipay?.timeoutSeconds).toBe(900);
     });
 
-    it('when NODE_ENV is unset, then it is development', () => {
-      expect(loadConfig({ env: {} }).config.env).toBe('development');
+    it('when NODE_ENV is unset, then it is production: with every variable set it loads as production', () => {
+      expect(loadConfig({ env: { ...ALL_SECRETS } }).config.env).toBe('production');
+    });
+
+    it('when NODE_ENV is unset and nothing is set, then loading fails naming every missing variable at once', () => {
+      const err = errorOf(() => loadConfig({ env: {} }));
+      expect(err).toBeInstanceOf(ConfigError);
+      for (const variable of Object.keys(ALL_SECRETS)) expect(err.message).toContain(variable);
+      expect(err.message).toMatch(/NODE_ENV is unset, which means production/);
+    });
+
+    it.each(['DATABASE_URL', 'AMQP_URL', 'ADMIN_TOKEN', 'MERCHANT_SECRETS_KEY'])('when NODE_ENV is production and %s is missing, then loading fails naming only it', (variable) => {
+      const err = errorOf(() => load({ NODE_ENV: 'production', ...ALL_SECRETS, [variable]: undefined }));
+      expect(err.message).toContain(variable);
+      for (const other of Object.keys(ALL_SECRETS).filter((v) => v !== variable)) expect(err.message).not.toContain(other);
+    });
+
+    it('when MERCHANT_SECRETS_KEY is not base64 of 32 bytes, then loading fails naming it', () => {
+      for (const key of ['short', Buffer.alloc(16).toString('base64'), `${Buffer.alloc(32).toString('base64')}!`]) {
+        expect(errorOf(() => load({ MERCHANT_SECRETS_KEY: key })).message).toMatch(/MERCHANT_SECRETS_KEY must be base64 of 32 bytes/);
+      }
+    });
+
+    it('when MERCHANT_SECRETS_KEY is unset in development, then a development key is used and a warning says so', () => {
+      const { config, warnings } = load({});
+      expect(Buffer.from(config.merchantSecretsKey, 'base64')).toHaveLength(32);
+      expect(warnings).toEqual(expect.arrayContaining([expect.stringMatching(/MERCHANT_SECRETS_KEY is not set/)]));
     });
 
     it('when NODE_ENV is test, then config/test.json is merged over the defaults', () => {
@@ -237,9 +265,10 @@ describe('loadConfig', () => {
       expect(err.message).toMatch(/AMQP_URL entries must start with amqp:\/\//);
     });
 
-    it('when ADMIN_TOKEN is shorter than 16 characters, then loading fails naming ADMIN_TOKEN', () => {
-      const err = errorOf(() => load({ ADMIN_TOKEN: 'short' }));
-      expect(err.message).toMatch(/ADMIN_TOKEN must be at least 16 characters/);
+    it('when ADMIN_TOKEN is shorter than 32 characters, then loading fails naming ADMIN_TOKEN', () => {
+      const err = errorOf(() => load({ ADMIN_TOKEN: 'a'.repeat(31) }));
+      expect(err.message).toMatch(/ADMIN_TOKEN must be at least 32 characters/);
+      expect(load({ ADMIN_TOKEN: 'a'.repeat(32) }).config.adminToken).toBe('a'.repeat(32));
     });
 
     it('when outbox.relayMinAgeMs is below 1000, then loading fails naming the key, and 1000 loads', () => {

@@ -69,10 +69,18 @@ describe('createPaymentSchema', () => {
       expectRejectedNaming(createPaymentSchema, { ...validCreate, [field]: 42 }, field, /string/);
     });
 
-    it(`rejects a missing ${field}, naming it`, () => {
-      const { [field as keyof typeof validCreate]: _omit, ...rest } = validCreate;
-      expectRejectedNaming(createPaymentSchema, rest, field);
-    });
+    // merchantId may be left out: with a merchant's key the merchant comes from the key.
+    if (field !== 'merchantId') {
+      it(`rejects a missing ${field}, naming it`, () => {
+        const { [field as keyof typeof validCreate]: _omit, ...rest } = validCreate;
+        expectRejectedNaming(createPaymentSchema, rest, field);
+      });
+    }
+  });
+
+  it('accepts a request without merchantId (the key names the merchant)', () => {
+    const { merchantId: _m, ...rest } = validCreate;
+    expect(parseOrThrow(createPaymentSchema, rest).merchantId).toBeUndefined();
   });
 
   describe('amount', () => {
