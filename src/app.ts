@@ -121,7 +121,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   });
 
   // Merchant notifications.
-  const notifications = createNotificationService({ config, scheduler, parking, merchants, metrics, logger: logger.child({ component: 'notifications' }), now: overrides.now });
+  const notifications = createNotificationService({ config, scheduler, parking, merchants, payments: repository, metrics, logger: logger.child({ component: 'notifications' }), now: overrides.now });
 
   // Admin.
   const parkingService = createParkingService({ db, parking, scheduler });

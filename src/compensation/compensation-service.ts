@@ -106,9 +106,10 @@ export function createCompensationService(deps: {
    * says PAID with one another payment already holds, or twice in a batch, gets the later
    * payments parked for a person instead of failing the batch on the index.
    */
-  async function parkTransactionConflicts(decisions: Array<{ payment: PaymentRow; decision: Decision }>): Promise<void> {
+  async function parkTransactionConflicts<T extends { payment: PaymentRow; decision: Decision }>(decisions: T[]): Promise<T[]> {
     const pays = decisions.filter((i) => i.decision.kind === 'pay');
-    if (pays.length === 0) return;
+    const parked: T[] = [];
+    if (pays.length === 0) return parked;
     const txOf = (i: (typeof pays)[number]) => (i.decision as { transactionId: string }).transactionId;
     const owners = await repository.findByTransactionIds((pays[0] as (typeof pays)[number]).payment.channel, pays.map(txOf));
     for (const item of pays) {
@@ -117,8 +118,10 @@ export function createCompensationService(deps: {
       if (owner === undefined) owners.set(tx, item.payment.id);
       else if (owner !== item.payment.id) {
         item.decision = { kind: 'park', reason: 'transaction_conflict', error: `channel said PAID with transaction ${tx}, which another payment holds` };
+        parked.push(item);
       }
     }
+    return parked;
   }
 
   /** Decides and settles the timers of one channel; channels run side by side. */
@@ -148,9 +151,9 @@ export function createCompensationService(deps: {
       settledTimers.push(...item.timers);
     }
 
-    const pays = decisions.filter((i) => i.decision.kind === 'pay');
+    let pays = decisions.filter((i) => i.decision.kind === 'pay');
     const closes = decisions.filter((i) => i.decision.kind === 'close');
-    const ids = [...pays, ...closes].map((i) => i.payment.id);
+    let ids = [...pays, ...closes].map((i) => i.payment.id);
     const correlationIds = new Map(decisions.map((i) => [i.payment.id, correlationIdOf((i.timers[0] as DueTimer).delivery)]));
     // Settle on the rows read before the channel calls: the conditional UPDATE locks them and
     // says whether any changed since. One UPDATE locks in ascending id order by itself, two do
@@ -189,7 +192,18 @@ export function createCompensationService(deps: {
         logger.warn('settlement transaction retried after a lock conflict', { attempt, errno: (err as { errno?: number }).errno });
       },
     );
-    const { changed, notifications } = await settle(pays.length > 0 && closes.length > 0).catch((err: unknown) => {
+    const { changed, notifications } = await settle(pays.length > 0 && closes.length > 0).catch(async (err: unknown) => {
+      if ((err as { errno?: number }).errno === 1062) {
+        // A callback took one of the transaction ids since the check: check again, park those
+        // that lost, and settle the rest with locked rows.
+        for (const item of await parkTransactionConflicts(decisions)) {
+          const first = item.timers[0] as DueTimer;
+          toPark.push(park(first.delivery, { reason: 'transaction_conflict', paymentId: item.payment.id, attempts: first.timer.attempt, lastError: (item.decision as { error: string }).error }));
+        }
+        pays = decisions.filter((i) => i.decision.kind === 'pay');
+        ids = [...pays, ...closes].map((i) => i.payment.id);
+        return settle(true);
+      }
       if (!(err instanceof StaleRowsError)) throw err;
       // A callback (or a duplicate timer) settled one of them meanwhile: read them again, locked.
       logger.info('settling again with locked rows', { paymentIds: decisions.map((i) => i.payment.public_id), error: err.message });

@@ -67,6 +67,15 @@ export function createSecretBox(key: Buffer) {
       const data = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
       return `${SEALED_VERSION}:${Buffer.concat([iv, cipher.getAuthTag(), data]).toString('base64')}`;
     },
+    /** Whether this box opens the value for that merchant. */
+    opens(sealed: string, merchantId: string): boolean {
+      try {
+        this.open(sealed, merchantId);
+        return true;
+      } catch {
+        return false;
+      }
+    },
     /** Throws when the value was sealed under another key or for another merchant, or was altered. */
     open(sealed: string, merchantId: string): string {
       const [version, payload] = sealed.split(':');

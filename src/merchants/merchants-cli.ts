@@ -13,7 +13,8 @@ const USAGE = `npm run merchants -- <command>   (DATABASE_URL, MERCHANT_SECRETS_
                                     registers a merchant; prints its API key and webhook secret (shown once)
   list                              merchants with their key ids, never a secret
   rotate-key m_1 [--revoke-old]     a new API key; --revoke-old revokes the merchant's other keys at once
-  revoke-key m_1 key_...            revokes one key at once
+  revoke-key m_1 key_...            revokes one of the merchant's keys at once
+  revoke-platform-key key_...       revokes a platform key at once
   rotate-webhook-secret m_1         a new webhook secret; the old one still signs for the rotation overlap
 `;
 
@@ -28,6 +29,11 @@ async function run(argv: string[]): Promise<void> {
   if (values.help || !command) {
     process.stdout.write(USAGE);
     return;
+  }
+  // The development key against a real database would seal secrets that the service can
+  // never open (and that anyone could): refuse rather than hand out an unusable secret.
+  if (process.env.DATABASE_URL && !process.env.MERCHANT_SECRETS_KEY) {
+    throw new ConfigError('DATABASE_URL is set but MERCHANT_SECRETS_KEY is not: set the key the service runs with');
   }
   const { config } = loadConfig();
   const db = createDatabase({ config, poolMax: 1 });
@@ -65,6 +71,11 @@ async function run(argv: string[]): Promise<void> {
         const merchantId = merchantArg();
         await merchants.revokeApiKey(merchantId, String(rest[1] ?? ''));
         print({ merchantId, revoked: [rest[1]] });
+        break;
+      }
+      case 'revoke-platform-key': {
+        await merchants.revokePlatformKey(String(rest[0] ?? ''));
+        print({ revoked: [rest[0]] });
         break;
       }
       case 'rotate-webhook-secret': {

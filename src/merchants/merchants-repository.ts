@@ -57,6 +57,14 @@ export function createMerchantsRepository(deps: { db: Database }) {
       const n = await db('merchant_api_keys').where({ id: keyId, merchant_id: merchantId }).whereNull('revoked_at').update({ revoked_at: at });
       return n > 0;
     },
+    async listPlatformKeys(): Promise<ApiKeyRow[]> {
+      return db<ApiKeyRow>('merchant_api_keys').whereNull('merchant_id').orderBy('created_at');
+    },
+    /** True when a live platform key was revoked now. */
+    async revokePlatformKey(keyId: string, at: Date): Promise<boolean> {
+      const n = await db('merchant_api_keys').where({ id: keyId }).whereNull('merchant_id').whereNull('revoked_at').update({ revoked_at: at });
+      return n > 0;
+    },
     /** Secrets that still sign at `at`: the current one and those within their overlap, newest first. */
     async liveWebhookSecrets(merchantId: string, at: Date): Promise<WebhookSecretRow[]> {
       return db<WebhookSecretRow>('merchant_webhook_secrets')

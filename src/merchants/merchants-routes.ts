@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { requireAdminToken } from '../admin/admin-auth';
 import type { Logger } from '../shared/logger';
 import { parseOrThrow } from '../shared/validation';
-import { apiKeyParams, merchantParams, platformKeySchema, registerMerchantSchema } from './merchants-schemas';
+import { apiKeyParams, merchantParams, platformKeyParams, platformKeySchema, registerMerchantSchema } from './merchants-schemas';
 import type { MerchantsService } from './merchants-service';
 
 /** The merchant admin API of DESIGN section 4; every route needs the admin token. */
@@ -40,6 +40,15 @@ export function createMerchantsRoutes(deps: { adminToken: string | undefined; me
     const rotated = await merchants.rotateWebhookSecret(merchantId);
     logger.info('webhook secret rotated', { merchantId });
     res.status(201).json(rotated);
+  });
+  router.get('/v1/admin/api-keys', async (_req, res) => {
+    res.json({ platformKeys: await merchants.listPlatformKeys() });
+  });
+  router.delete('/v1/admin/api-keys/:keyId', async (req, res) => {
+    const { keyId } = parseOrThrow(platformKeyParams, req.params);
+    await merchants.revokePlatformKey(keyId);
+    logger.info('platform key revoked', { keyId });
+    res.status(204).end();
   });
   router.post('/v1/admin/api-keys', async (req, res) => {
     const { merchants: list } = parseOrThrow(platformKeySchema, req.body ?? {});

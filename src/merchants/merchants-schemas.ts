@@ -16,4 +16,6 @@ export const platformKeySchema = z
   .strict();
 
 export const merchantParams = z.object({ merchantId: identifier }).strict();
-export const apiKeyParams = z.object({ merchantId: identifier, keyId: z.string().regex(/^key_[A-Za-z0-9]{16}$/, 'not a key id') }).strict();
+const keyId = z.string().regex(/^key_[A-Za-z0-9]{16}$/, 'not a key id');
+export const apiKeyParams = z.object({ merchantId: identifier, keyId }).strict();
+export const platformKeyParams = z.object({ keyId }).strict();

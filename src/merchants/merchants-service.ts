@@ -134,9 +134,28 @@ export function createMerchantsService(deps: {
       return issued;
     },
 
+    async listPlatformKeys(): Promise<Array<{ id: string; merchants: string[]; createdAt: string; revokedAt: string | null }>> {
+      return (await repository.listPlatformKeys()).map((k) => ({
+        id: k.id,
+        merchants: platformMerchantsOf(k),
+        createdAt: new Date(k.created_at).toISOString(),
+        revokedAt: k.revoked_at ? new Date(k.revoked_at).toISOString() : null,
+      }));
+    },
+
+    async revokePlatformKey(keyId: string): Promise<void> {
+      if (!(await repository.revokePlatformKey(keyId, new Date(now())))) throw new NotFoundError(`no live platform key ${keyId}`);
+    },
+
     /** The new secret signs from now on; the old ones sign too until the overlap ends. */
     async rotateWebhookSecret(merchantId: string): Promise<{ webhookSecret: string }> {
       await requireMerchant(merchantId);
+      // A rotation under the wrong MERCHANT_SECRETS_KEY would expire the only secret that signs.
+      for (const live of await repository.liveWebhookSecrets(merchantId, new Date(now()))) {
+        if (!secretBox.opens(live.sealed_secret, merchantId)) {
+          throw new ConflictError(`merchant ${merchantId}'s current webhook secret does not open with this MERCHANT_SECRETS_KEY; rotate with the key the service runs with`);
+        }
+      }
       const webhookSecret = generateWebhookSecret();
       const at = now();
       await repository.rotateWebhookSecret(
@@ -171,6 +190,11 @@ export function createMerchantsService(deps: {
       const merchant = await repository.findMerchant(merchantId);
       if (!merchant) throw new ForbiddenError(`this key may not act for merchant ${merchantId}`);
       return merchant;
+    },
+
+    /** The merchant's registered notifyUrl, or undefined for an unknown merchant. */
+    async registeredNotifyUrl(merchantId: string): Promise<string | undefined> {
+      return (await repository.findMerchant(merchantId))?.notify_url;
     },
 
     /** The `whsec_` secrets that sign the merchant's notifications now, newest first. */

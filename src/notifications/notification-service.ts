@@ -9,6 +9,8 @@ import type { ParkingRepository } from '../parking/parking-repository';
 import { attemptOf, parseMessage } from '../compensation/timer-message';
 import type { Logger } from '../shared/logger';
 import type { MerchantsService } from '../merchants/merchants-service';
+import type { PaymentStatus } from '../payments/payment-states';
+import type { PaymentsRepository } from '../payments/payments-repository';
 import { webhookHeaders } from './notification-signing';
 
 const notificationSchema = z.object({
@@ -32,6 +34,7 @@ export function createNotificationService(deps: {
   scheduler: DelayScheduler;
   parking: ParkingRepository;
   merchants: MerchantsService;
+  payments: PaymentsRepository;
   metrics: Metrics;
   logger: Logger;
   now?: () => number;
@@ -57,12 +60,26 @@ export function createNotificationService(deps: {
     }
   }
 
-  /** The merchant's live secrets; none (an unknown merchant) is a failure that retries, then parks. */
-  async function secretsOf(n: NotificationMessage): Promise<string[] | string> {
-    const merchantId = n.payment.merchantId;
-    if (typeof merchantId !== 'string') return 'the notification names no merchant';
-    const secrets = await deps.merchants.signingSecrets(merchantId);
-    return secrets.length > 0 ? secrets : `merchant ${merchantId} has no webhook secret`;
+  /**
+   * Where to send and with which secrets, from the database rather than the message: a message
+   * is believed only when it names its payment's merchant, and the payment's notifyUrl still has
+   * the merchant's registered origin, so a message published by anyone else never gets a
+   * merchant's signature. Anything else is a failure that retries, then parks.
+   */
+  async function targetOf(n: NotificationMessage): Promise<{ url: string; secrets: string[] } | string> {
+    const row = await deps.payments.findById(n.paymentId);
+    if (!row || row.public_id !== n.payment.id || row.merchant_id !== n.payment.merchantId) return 'the message does not match its payment';
+    // The event must be one the payment went through: a forged "payment.paid" is never signed.
+    const status = String(n.payment.status);
+    if (n.type !== `payment.${status.toLowerCase()}` || !(await deps.payments.hasReached(row.id, status as PaymentStatus))) {
+      return `the payment never became ${status}`;
+    }
+    if (!row.notify_url) return 'the payment has no notifyUrl';
+    const registered = await deps.merchants.registeredNotifyUrl(row.merchant_id);
+    if (!registered) return `merchant ${row.merchant_id} is not registered`;
+    if (new URL(row.notify_url).origin !== new URL(registered).origin) return `the payment's notifyUrl is not on merchant ${row.merchant_id}'s registered origin`;
+    const secrets = await deps.merchants.signingSecrets(row.merchant_id);
+    return secrets.length > 0 ? { url: row.notify_url, secrets } : `merchant ${row.merchant_id} has no webhook secret that opens`;
   }
 
   return {
@@ -84,8 +101,8 @@ export function createNotificationService(deps: {
         delivery.ack();
         return;
       }
-      const secrets = await secretsOf(n);
-      const failure = typeof secrets === 'string' ? secrets : await send(n, secrets);
+      const target = await targetOf(n);
+      const failure = typeof target === 'string' ? target : await send({ ...n, notifyUrl: target.url }, target.secrets);
       if (!failure) {
         metrics.notifications.inc({ outcome: 'delivered' });
         logger.info('notification delivered', { eventId: n.eventId, type: n.type, paymentId: n.payment.id, attempt: n.attempt, correlationId });

@@ -90,6 +90,10 @@ export function createPaymentsRepository(deps: {
       const rows: Array<{ id: number; transaction_id: string }> = await db('payments').where({ channel }).whereIn('transaction_id', transactionIds).select('id', 'transaction_id');
       return new Map(rows.map((r) => [r.transaction_id, Number(r.id)]));
     },
+    /** Whether the payment's audit trail has a transition into `status`. */
+    async hasReached(id: number, status: PaymentStatus): Promise<boolean> {
+      return (await db('payment_events').where({ payment_id: id, to_status: status }).first('id')) !== undefined;
+    },
     async findByIds(ids: number[]): Promise<PaymentRow[]> {
       if (ids.length === 0) return [];
       return db<PaymentRow>('payments').whereIn('id', sortedIds(ids));

@@ -5,6 +5,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
+import { createDelayScheduler } from '../../src/delay/delay-scheduler';
+import { DESTINATIONS } from '../../src/infra/broker-topology';
+import { createSecretBox } from '../../src/merchants/merchant-credentials';
 import { signGatewayRequest } from '../../src/shared/gateway-signature';
 import { paymentBody, registerMerchant, request, sendCallback, txId, type TestMerchant } from '../helpers/api';
 import { eventsOf, internalIdOf } from '../helpers/fixtures';
@@ -224,6 +227,28 @@ describe('trust: every request belongs to a merchant and proves it', () => {
   });
 
   describe('merchant admin', () => {
+    it('when a platform key is revoked, then it answers 401 at once, and the key list shows it revoked', async () => {
+      const key = await request(suite.t.baseUrl, 'POST', '/v1/admin/api-keys', { merchants: ['*'] }, admin);
+      const auth = { authorization: `Bearer ${key.body.key}` };
+      expect((await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody({ merchantId: shopX.merchantId }), auth)).status).toBe(201);
+      expect((await request(suite.t.baseUrl, 'DELETE', `/v1/admin/api-keys/${key.body.id}`, undefined, admin)).status).toBe(204);
+      expect((await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody({ merchantId: shopX.merchantId }), auth)).status).toBe(401);
+      const list = await request(suite.t.baseUrl, 'GET', '/v1/admin/api-keys', undefined, admin);
+      expect(list.body.platformKeys).toEqual(expect.arrayContaining([{ id: key.body.id, merchants: ['*'], createdAt: expect.any(String), revokedAt: expect.any(String) }]));
+      expect(JSON.stringify(list.body)).not.toContain(key.body.key);
+      expect((await request(suite.t.baseUrl, 'DELETE', `/v1/admin/api-keys/${key.body.id}`, undefined, admin)).status).toBe(404);
+    });
+
+    it('when the current webhook secret was sealed under another MERCHANT_SECRETS_KEY, then rotation answers 409 and keeps it', async () => {
+      const shop = await registerMerchant(suite.t.baseUrl);
+      const foreign = createSecretBox(Buffer.alloc(32, 9)).seal('whsec_AAAA', shop.merchantId);
+      await suite.db('merchant_webhook_secrets').where({ merchant_id: shop.merchantId }).update({ sealed_secret: foreign });
+      const res = await request(suite.t.baseUrl, 'POST', `/v1/admin/merchants/${shop.merchantId}/webhook-secrets`, undefined, admin);
+      expect(res.status).toBe(409);
+      const rows = await suite.db('merchant_webhook_secrets').where({ merchant_id: shop.merchantId });
+      expect(rows.map((r: { expires_at: Date | null }) => r.expires_at)).toEqual([null]);
+    });
+
     it('when a merchant is registered, then its secrets are shown once: never by GET, and never stored in plain text', async () => {
       const shop = await registerMerchant(suite.t.baseUrl);
       expect(shop.apiKey.key).toMatch(/^sk_[A-Za-z0-9_-]{43}$/);
@@ -296,6 +321,26 @@ describe('trust: every request belongs to a merchant and proves it', () => {
         return String(d.headers['webhook-signature']).split(' ').length === 1 ? d : undefined;
       }, 20000, 500);
       expect([verifies(shop.webhookSecret, after), verifies(fresh, after)]).toEqual([false, true]);
+    });
+  });
+
+  describe('a notification message is believed only as far as the database agrees', () => {
+    it('when someone publishes a "payment.paid" for a payment that is still PENDING, then it is never signed or sent, and ends parked', async () => {
+      const p = await created(shopX, { timeoutSeconds: 900 });
+      const id = await internalIdOf(suite.db, p.id);
+      const scheduler = createDelayScheduler({ broker: suite.t.app.broker, names: suite.t.app.names });
+      await scheduler.schedule({
+        destination: DESTINATIONS.notification,
+        deadline: Date.now(),
+        attempt: 1,
+        body: { eventId: 'forged-1', type: 'payment.paid', paymentId: id, notifyUrl: receiverUrl, payment: { ...p, status: 'PAID', transactionId: 'forged' } },
+      });
+      const item = await waitFor('the forged notification to be parked', async () => {
+        const res = await request(suite.t.baseUrl, 'GET', '/v1/admin/parked?purpose=notification&limit=200', undefined, admin);
+        return (res.body.items as Array<{ paymentId: string; reason: string; lastError: string }>).find((i) => i.paymentId === p.id);
+      }, 20000, 250);
+      expect(item).toEqual(expect.objectContaining({ reason: 'retries_exhausted', lastError: expect.stringMatching(/never became PAID/) }));
+      expect(deliveries.get(p.id)).toBeUndefined();
     });
   });
 

@@ -39,11 +39,14 @@ export async function up(knex: Knex): Promise<void> {
   });
 
   const [dupes] = (await knex.raw(
-    'SELECT COUNT(*) AS n FROM (SELECT 1 FROM payments WHERE transaction_id IS NOT NULL GROUP BY channel, transaction_id HAVING COUNT(*) > 1) d',
+    'SELECT COUNT(*) AS n FROM (SELECT 1 FROM payments WHERE transaction_id IS NOT NULL GROUP BY channel, BINARY transaction_id HAVING COUNT(*) > 1) d',
   )) as unknown as [Array<{ n: number }>];
   if (Number(dupes[0]?.n ?? 0) > 0) {
     throw new Error(`${dupes[0]?.n} transaction ids are shared by several payments of a channel; resolve them before this migration (SELECT channel, transaction_id, COUNT(*) FROM payments GROUP BY 1, 2 HAVING COUNT(*) > 1)`);
   }
+  // Channels' ids are case-sensitive (Stripe's pi_... are mixed case): compare them as bytes,
+  // so the index and the code agree on what "the same id" is.
+  await knex.raw('ALTER TABLE payments MODIFY transaction_id VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL');
   await knex.schema.alterTable('payments', (t) => {
     t.unique(['channel', 'transaction_id'], { indexName: 'uq_payments_channel_transaction' });
   });
@@ -51,6 +54,7 @@ export async function up(knex: Knex): Promise<void> {
 
 export async function down(knex: Knex): Promise<void> {
   await knex.schema.alterTable('payments', (t) => t.dropUnique(['channel', 'transaction_id'], 'uq_payments_channel_transaction'));
+  await knex.raw('ALTER TABLE payments MODIFY transaction_id VARCHAR(128) NULL');
   await knex.schema.dropTableIfExists('merchant_webhook_secrets');
   await knex.schema.dropTableIfExists('merchant_api_keys');
   await knex.schema.dropTableIfExists('merchants');
