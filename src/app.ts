@@ -68,6 +68,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   const scheduler = createDelayScheduler({ broker, names, now: overrides.now });
   const outbox = createOutbox({
     db,
+    topology: config.broker.prefix,
     scheduler,
     logger: logger.child({ component: 'outbox' }),
     relayIntervalMs: config.outbox.relayIntervalMs,
@@ -179,15 +180,17 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
       const role = config.role;
       const connected = await broker.start(role === 'api' ? 3000 : 15000);
       if (!connected) logger.warn('broker not reachable yet; reconnecting in the background');
-      // Every role writes to the outbox (creates, callbacks, settlements), so every role relays.
-      const stopRelay = outbox.startRelay();
-      shutdown.register('outbox relay', stopRelay);
       if (role === 'worker' || role === 'all') {
         const consumer = await startCompensationConsumer({ broker, names, config, service: compensation, metrics, logger: logger.child({ component: 'compensation' }) });
         shutdown.register('compensation consumer', () => consumer.stop());
         const notifier = await startNotificationConsumer({ broker, names, config, service: notifications, logger: logger.child({ component: 'notifications' }) });
         shutdown.register('notification consumer', () => notifier.stop());
       }
+      // Every role writes to the outbox (creates, callbacks, settlements), so every role relays.
+      // Registered after the consumers, so it stops before them (steps run last-registered
+      // first) and a pass in progress finishes while the broker is still there.
+      const stopRelay = outbox.startRelay();
+      shutdown.register('outbox relay', stopRelay);
       const port = await listen(role === 'worker' ? opsHttp : http);
       logger.info(role === 'worker' ? 'started' : 'http listening', { port, role });
       return { port };

@@ -23,6 +23,7 @@ export function startCompensationConsumer(deps: {
     batchWaitMs: deps.config.worker.batchWaitMs,
     logger: deps.logger,
     handleBatch: (deliveries) => deps.service.handleBatch(deliveries),
+    onPoison: (delivery, error) => deps.service.parkPoison(delivery, error),
     onBatch: (size) => deps.metrics.batchSize.observe({ consumer: 'compensation' }, size),
   });
 }

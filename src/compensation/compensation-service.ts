@@ -229,13 +229,20 @@ export function createCompensationService(deps: {
   }
 
   return {
+    /** A message that failed every attempt on its own: parked with the error, then acked. */
+    async parkPoison(delivery: Delivery, error: unknown): Promise<void> {
+      const timer = parseTimer(delivery.message);
+      await deps.parking.park([park(delivery, { reason: 'poison', paymentId: timer.ok ? timer.value.paymentId : null, attempts: timer.ok ? timer.value.attempt : 0, lastError: String((error as Error)?.message ?? error) })]);
+      delivery.ack();
+    },
+
     async handleBatch(deliveries: Delivery[]): Promise<void> {
       const at = now();
       const due: DueTimer[] = [];
       const toPark: ParkedItemInput[] = [];
       const ackAfterParking: Delivery[] = [];
       for (const delivery of deliveries) {
-        const parsed = parseTimer(delivery.message);
+        const parsed = parseTimer(delivery.message, at);
         if (!parsed.ok) {
           toPark.push(park(delivery, { reason: 'malformed', paymentId: null, attempts: 0, lastError: parsed.error }));
           ackAfterParking.push(delivery);

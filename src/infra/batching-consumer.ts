@@ -14,7 +14,8 @@ export interface BatchingConsumer {
  * to finish and then go together, up to `batchSize`. So a quiet queue settles at once and a
  * backlog in full batches. A batch that throws (database down) is retried in-process with
  * capped backoff: its messages stay unacked and are never requeued in a tight loop; if the
- * process dies the broker redelivers them.
+ * process dies the broker redelivers them. A batch that keeps failing is split until the
+ * message that fails is alone, and that one is parked (see runWithRetry).
  */
 export async function startBatchingConsumer(deps: {
   broker: Broker;
@@ -25,6 +26,10 @@ export async function startBatchingConsumer(deps: {
   logger: Logger;
   handleBatch: (deliveries: Delivery[]) => Promise<void>;
   onBatch?: (size: number) => void;
+  /** Attempts before a failing batch is split, and a failing single message poisoned (default 8). */
+  maxAttempts?: number;
+  /** Parks and acks one message that failed `maxAttempts` times alone; without it, retries never stop. */
+  onPoison?: (delivery: Delivery, error: unknown) => Promise<void>;
 }): Promise<BatchingConsumer> {
   const { logger } = deps;
   const maxInFlight = Math.max(1, Math.ceil(deps.prefetch / deps.batchSize));
@@ -33,19 +38,46 @@ export async function startBatchingConsumer(deps: {
   let stopping = false;
   const inFlight = new Set<Promise<void>>();
 
+  const maxAttempts = deps.maxAttempts ?? 8;
+  const backoff = (attempt: number) => Math.min(10000, 200 * 2 ** attempt) * (0.5 + Math.random() / 2);
+
+  /**
+   * Retries a failing batch with capped backoff. After `maxAttempts` it is split in halves that
+   * retry on their own, so one message that always fails cannot hold up the others; a single
+   * message that still fails goes to `onPoison` (which parks and acks it). When that fails too
+   * (the database is down) it keeps retrying: nothing is acked that is not settled or parked.
+   */
   async function runWithRetry(batch: Delivery[]): Promise<void> {
     for (let attempt = 0; ; attempt++) {
+      // A retry only carries what the failed attempt did not already settle.
+      const pending = attempt === 0 ? batch : batch.filter((d) => !d.settled);
+      if (pending.length === 0) return;
       try {
-        // A retry only carries what the failed attempt did not already settle.
-        await deps.handleBatch(attempt === 0 ? batch : batch.filter((d) => !d.settled));
+        await deps.handleBatch(pending);
         return;
       } catch (err) {
         if (stopping) {
           logger.warn('batch failed during shutdown; the broker will redeliver it', { queue: deps.queue, error: String(err) });
           return;
         }
-        const delay = Math.min(10000, 200 * 2 ** attempt) * (0.5 + Math.random() / 2);
-        logger.warn('batch failed; retrying', { queue: deps.queue, size: batch.length, attempt: attempt + 1, delayMs: Math.round(delay), error: String(err) });
+        if (deps.onPoison && attempt + 1 >= maxAttempts) {
+          if (pending.length > 1) {
+            const half = Math.ceil(pending.length / 2);
+            logger.warn('batch keeps failing; splitting it', { queue: deps.queue, size: pending.length, attempts: attempt + 1, error: String(err) });
+            await Promise.all([runWithRetry(pending.slice(0, half)), runWithRetry(pending.slice(half))]);
+            return;
+          }
+          const poisoned = await deps.onPoison(pending[0] as Delivery, err).then(
+            () => true,
+            (parkErr: unknown) => {
+              logger.warn('a message that keeps failing could not be parked; retrying', { queue: deps.queue, error: String(parkErr) });
+              return false;
+            },
+          );
+          if (poisoned) return;
+        }
+        const delay = backoff(Math.min(attempt, 6));
+        logger.warn('batch failed; retrying', { queue: deps.queue, size: pending.length, attempt: attempt + 1, delayMs: Math.round(delay), error: String(err) });
         await new Promise((r) => setTimeout(r, delay));
       }
     }

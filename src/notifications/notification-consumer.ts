@@ -26,5 +26,6 @@ export function startNotificationConsumer(deps: {
     handleBatch: async (deliveries) => {
       await Promise.all(deliveries.map((d) => deps.service.handle(d)));
     },
+    onPoison: (delivery, error) => deps.service.parkPoison(delivery, error),
   });
 }

@@ -6,7 +6,7 @@ import type { Delivery } from '../infra/broker';
 import { DESTINATIONS } from '../infra/broker-topology';
 import type { Metrics } from '../ops/metrics';
 import type { ParkingRepository } from '../parking/parking-repository';
-import { attemptOf, parseMessage } from '../compensation/timer-message';
+import { attemptOf, deadlineProblem, parseMessage } from '../compensation/timer-message';
 import type { Logger } from '../shared/logger';
 import type { MerchantsService } from '../merchants/merchants-service';
 import type { PaymentStatus } from '../payments/payment-states';
@@ -83,9 +83,19 @@ export function createNotificationService(deps: {
   }
 
   return {
+    /** A message that failed every attempt on its own: parked with the error, then acked. */
+    async parkPoison(delivery: Delivery, error: unknown): Promise<void> {
+      const read = parseMessage(notificationSchema, delivery.message);
+      metrics.parked.inc({ purpose: 'notification', reason: 'poison' });
+      await deps.parking.park([{ purpose: 'notification', reason: 'poison', paymentId: read.ok ? read.value.paymentId : null, attempts: read.ok ? read.value.attempt : 0, lastError: String((error as Error)?.message ?? error), message: delivery.message.content.toString('utf8'), correlationId: delivery.message.properties.correlationId as string | undefined }]);
+      delivery.ack();
+    },
+
     async handle(delivery: Delivery): Promise<void> {
       const correlationId = delivery.message.properties.correlationId as string | undefined;
-      const parsed = parseMessage(notificationSchema, delivery.message);
+      const read = parseMessage(notificationSchema, delivery.message);
+      const tooFar = read.ok ? deadlineProblem(read.value.deadline, now()) : undefined;
+      const parsed = tooFar ? { ok: false as const, error: tooFar } : read;
       if (!parsed.ok) {
         metrics.parked.inc({ purpose: 'notification', reason: 'malformed' });
         await deps.parking.park([{ purpose: 'notification', reason: 'malformed', paymentId: null, attempts: 0, lastError: parsed.error, message: delivery.message.content.toString('utf8'), correlationId }]);

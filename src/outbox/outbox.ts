@@ -24,11 +24,12 @@ export interface Outbox {
    * (consumers take duplicates: a timer settles once, a notification carries its event id).
    */
   flush(pending: Array<PendingOutboxMessage | undefined>): Promise<void>;
-  /** Publishes leftovers older than the minimum age; returns how many went out. */
+  /** Publishes this topology's leftovers older than the minimum age; returns how many went out. */
   relayOnce(): Promise<number>;
   /** Resolves when every flush started so far has finished and its rows are deleted (graceful shutdown waits here). */
   idle(): Promise<void>;
-  startRelay(): () => void;
+  /** Starts the relay; the function it returns stops it and resolves when a running pass ends. */
+  startRelay(): () => Promise<void>;
 }
 
 /** Published rows wait at most this long for their DELETE, or until this many are waiting. */
@@ -41,6 +42,8 @@ const DELETE_MAX_IDS = 1000;
  */
 export function createOutbox(deps: {
   db: Database;
+  /** The broker prefix these rows are published into; a relay takes only its own rows. */
+  topology: string;
   scheduler: DelayScheduler;
   logger: Logger;
   relayIntervalMs: number;
@@ -124,7 +127,7 @@ export function createOutbox(deps: {
     addInsert(messages) {
       const kinds = new Set(messages.map((m) => m.destination));
       const kind = kinds.size === 1 ? messages[0]!.destination : 'mixed';
-      return db('outbox').insert({ kind, message: JSON.stringify(messages), created_at: new Date() });
+      return db('outbox').insert({ kind, topology: deps.topology, message: JSON.stringify(messages), created_at: new Date() });
     },
     async flush(maybePending) {
       const pending = maybePending.filter((row): row is PendingOutboxMessage => row !== undefined);
@@ -143,7 +146,8 @@ export function createOutbox(deps: {
         const cutoff = new Date(Date.now() - deps.relayMinAgeMs);
         const rows: Array<{ id: number; message: string }> = await trx('outbox')
           .select('id', 'message')
-          .where('created_at', '<', cutoff)
+          .where((q) => q.where('topology', deps.topology).orWhereNull('topology'))
+          .andWhere('created_at', '<', cutoff)
           .orderBy('id')
           .limit(deps.relayBatchSize)
           .forUpdate()
@@ -155,28 +159,37 @@ export function createOutbox(deps: {
       });
     },
     startRelay() {
-      let running = false;
+      let running: Promise<void> | undefined;
+      let stopped = false;
       // Full batches go again at once, so a backlog after an outage drains at publish speed.
       const drain = async (): Promise<number> => {
         let total = 0;
-        for (;;) {
+        while (!stopped) {
           const n = await outbox.relayOnce();
           total += n;
-          if (n < deps.relayBatchSize) return total;
+          if (n < deps.relayBatchSize) break;
         }
+        return total;
       };
       const timer = setInterval(() => {
-        if (running) return;
-        running = true;
-        drain()
-          .then((n) => n > 0 && logger.info('outbox relay published leftovers', { rows: n }))
-          .catch((err) => logger.warn('outbox relay failed', { error: (err as Error).message }))
+        if (running || stopped) return;
+        running = drain()
+          .then((n) => {
+            if (n > 0) logger.info('outbox relay published leftovers', { rows: n });
+          })
+          .catch((err) => {
+            logger.warn('outbox relay failed', { error: (err as Error).message });
+          })
           .finally(() => {
-            running = false;
+            running = undefined;
           });
       }, deps.relayIntervalMs);
       timer.unref();
-      return () => clearInterval(timer);
+      return async () => {
+        stopped = true;
+        clearInterval(timer);
+        await running; // a pass that holds rows finishes its publishes and its DELETE
+      };
     },
   };
   return outbox;

@@ -25,10 +25,11 @@ describe('the transactional outbox relay', () => {
     const deadline = Date.now() - 1000;
     const ids = await insertPendingPayments(suite.db, 4, new Date(deadline));
     const old = new Date(Date.now() - 60_000);
-    const [grouped] = await suite.db('outbox').insert({ kind: DESTINATIONS.paymentTimer, message: JSON.stringify(ids.slice(0, 3).map((id) => timerMessage(id, deadline))), created_at: old });
-    const [single] = await suite.db('outbox').insert({ kind: DESTINATIONS.paymentTimer, message: JSON.stringify(timerMessage(ids[3] as number, deadline)), created_at: old });
+    const topology = config.broker.prefix;
+    const [grouped] = await suite.db('outbox').insert({ kind: DESTINATIONS.paymentTimer, topology, message: JSON.stringify(ids.slice(0, 3).map((id) => timerMessage(id, deadline))), created_at: old });
+    const [single] = await suite.db('outbox').insert({ kind: DESTINATIONS.paymentTimer, topology, message: JSON.stringify(timerMessage(ids[3] as number, deadline)), created_at: old });
     // A row younger than the minimum age belongs to a flush still in progress: not the relay's.
-    const [young] = await suite.db('outbox').insert({ kind: DESTINATIONS.paymentTimer, message: JSON.stringify([]), created_at: new Date(Date.now() + 60_000) });
+    const [young] = await suite.db('outbox').insert({ kind: DESTINATIONS.paymentTimer, topology, message: JSON.stringify([]), created_at: new Date(Date.now() + 60_000) });
 
     await suite.t.app.outbox.relayOnce();
 
@@ -38,17 +39,55 @@ describe('the transactional outbox relay', () => {
     await suite.db('outbox').where('id', young as number).delete();
   });
 
+  it('when another deployment (another prefix) left a row in the same schema, then this relay never takes it, and that deployment\'s relay does', async () => {
+    const other = `${config.broker.prefix}x`;
+    const deadline = Date.now() - 1000;
+    const [id] = await insertPendingPayments(suite.db, 1, new Date(deadline));
+    const [orphan] = await suite.db('outbox').insert({ kind: DESTINATIONS.paymentTimer, topology: other, message: JSON.stringify([timerMessage(id as number, deadline)]), created_at: new Date(Date.now() - 60_000) });
+    // Ours: drain until it has nothing more of its own; the other deployment's row is still there.
+    while ((await suite.t.app.outbox.relayOnce()) > 0);
+    expect((await suite.db('outbox').where('id', orphan as number).select('id')).length).toBe(1);
+    expect(await closedCount([id as number])).toBe(0);
+    // Its own relay (here: one for that prefix, publishing through a recorder) takes it.
+    const published: unknown[] = [];
+    const theirs = createOutbox({ db: suite.t.app.db, topology: other, scheduler: { schedule: async (m) => void published.push(m) }, logger: suite.t.app.logger, relayIntervalMs: 3_600_000, relayMinAgeMs: 1000, relayBatchSize: 100 });
+    expect(await theirs.relayOnce()).toBeGreaterThanOrEqual(1);
+    expect(published).toEqual(expect.arrayContaining([expect.objectContaining({ body: { paymentId: id } })]));
+    expect((await suite.db('outbox').where('id', orphan as number).select('id')).length).toBe(0);
+  });
+
+  it('when the relay is stopped during a pass, then stop resolves only after that pass has published and deleted its rows', async () => {
+    const published: unknown[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const topology = `${config.broker.prefix}s`;
+    const outbox = createOutbox({ db: suite.t.app.db, topology, scheduler: { schedule: async (m) => { await gate; published.push(m); } }, logger: suite.t.app.logger, relayIntervalMs: 20, relayMinAgeMs: 1000, relayBatchSize: 100 });
+    const [row] = await suite.db('outbox').insert({ kind: DESTINATIONS.paymentTimer, topology, message: JSON.stringify([timerMessage(1, Date.now())]), created_at: new Date(Date.now() - 60_000) });
+    const stop = outbox.startRelay();
+    await waitFor('the relay to hold the row', async () => {
+      const [locked] = (await suite.db.raw('SELECT COUNT(*) AS n FROM outbox WHERE id = ? FOR UPDATE SKIP LOCKED', [row as number])) as unknown as [Array<{ n: number }>];
+      return Number(locked[0]?.n) === 0;
+    }, 5000, 20);
+    let stopped = false;
+    const stopping = stop().then(() => (stopped = true));
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(published).toHaveLength(1);
+    expect((await suite.db('outbox').where('id', row as number).select('id')).length).toBe(0);
+  });
+
   it('when several flushes publish, then their rows leave the table together in one DELETE, at the latest when idle() returns', async () => {
     const { db, broker, names, logger } = suite.t.app;
     // A delete delay longer than the test: only idle() deletes, so the count is deterministic.
-    const outbox = createOutbox({ db, scheduler: createDelayScheduler({ broker, names }), logger, relayIntervalMs: 3_600_000, relayMinAgeMs: 1000, relayBatchSize: 100, deleteDelayMs: 3_600_000 });
+    const outbox = createOutbox({ db, topology: config.broker.prefix, scheduler: createDelayScheduler({ broker, names }), logger, relayIntervalMs: 3_600_000, relayMinAgeMs: 1000, relayBatchSize: 100, deleteDelayMs: 3_600_000 });
     const deadline = Date.now() + 600_000;
     const ids = await insertPendingPayments(suite.db, 3, new Date(deadline));
     const rows = await Promise.all(
       ids.map(async (id) => {
         const messages = [timerMessage(id, deadline)];
         // Young rows (as a flush in progress writes them): no relay of a parallel suite takes them.
-        const [rowId] = await suite.db('outbox').insert({ kind: DESTINATIONS.paymentTimer, message: JSON.stringify(messages), created_at: new Date(Date.now() + 60_000) });
+        const [rowId] = await suite.db('outbox').insert({ kind: DESTINATIONS.paymentTimer, topology: config.broker.prefix, message: JSON.stringify(messages), created_at: new Date(Date.now() + 60_000) });
         return { id: Number(rowId), messages };
       }),
     );

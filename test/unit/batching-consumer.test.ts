@@ -166,3 +166,55 @@ describe('startBatchingConsumer (group commit of deliveries)', () => {
     expect(buffered.map((d) => d.settled)).toEqual([true, true]);
   });
 });
+
+describe('the batching consumer with a poison message', () => {
+  const logger = createLogger({ level: 'error', stream: new PassThrough() });
+
+  /** handleBatch fails any batch holding message 13 (before acking anything), and acks the rest. */
+  const poisonedBy13 = (calls: number[][]) => async (deliveries: Delivery[]) => {
+    calls.push(deliveries.map((d) => Number(d.message.content.toString())));
+    if (deliveries.some((d) => d.message.content.toString() === '13')) throw new Error('poison');
+    for (const d of deliveries) d.ack();
+  };
+
+  it('when one message always fails, then after the attempt cap the batch is split, the others settle and only it is poisoned', async () => {
+    const { broker, deliver } = fakeBroker();
+    const calls: number[][] = [];
+    const poisoned: string[] = [];
+    const consumer = await startBatchingConsumer({
+      broker, queue: 'q', prefetch: 8, batchSize: 8, batchWaitMs: 1, logger, maxAttempts: 2,
+      handleBatch: poisonedBy13(calls),
+      onPoison: async (d) => {
+        poisoned.push(d.message.content.toString());
+        d.ack();
+      },
+    });
+    const deliveries = [10, 11, 12, 13, 14, 15, 16, 17].map(deliver);
+    const deadline = Date.now() + 20000;
+    while (!deliveries.every((d) => d.settled) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(deliveries.every((d) => d.settled)).toBe(true);
+    expect(poisoned).toEqual(['13']);
+    // Every batch that held 13 failed; 13 was tried alone before it was poisoned.
+    expect(calls).toContainEqual([13]);
+    await consumer.stop();
+  });
+
+  it('when the poisoned message cannot be parked, then it stays unacked and is tried again', async () => {
+    const { broker, deliver } = fakeBroker();
+    let parkTries = 0;
+    const consumer = await startBatchingConsumer({
+      broker, queue: 'q', prefetch: 1, batchSize: 1, batchWaitMs: 1, logger, maxAttempts: 1,
+      handleBatch: poisonedBy13([]),
+      onPoison: async () => {
+        parkTries++;
+        throw new Error('database down');
+      },
+    });
+    const d = deliver(13);
+    const deadline = Date.now() + 20000;
+    while (parkTries < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(parkTries).toBeGreaterThanOrEqual(3);
+    expect(d.settled).toBe(false);
+    await consumer.stop();
+  });
+});
