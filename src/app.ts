@@ -62,6 +62,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
     logger: logger.child({ component: 'broker' }),
     publishTimeoutMs: config.outbox.publishTimeoutMs,
     connectionName: `payment-compensator ${config.role} ${process.pid}`,
+    onReturn: (exchange) => metrics.publishReturns.inc({ exchange }),
   });
   broker.addSetup((channel) => declareTopology(channel, names, config.broker));
   shutdown.register('broker connection', () => broker.close());

@@ -43,6 +43,8 @@ export function createDelayScheduler(deps: { broker: Broker; names: TopologyName
         Buffer.from(JSON.stringify(body)),
         {
           contentType: 'application/json',
+          // Unroutable (a queue or binding missing) must fail the publish, not vanish.
+          mandatory: true,
           correlationId: message.correlationId,
           headers: { [HEADERS.deadline]: message.deadline, [HEADERS.attempt]: message.attempt },
         },

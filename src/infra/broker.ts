@@ -32,6 +32,8 @@ export interface Broker {
 }
 
 const CONNECT_TIMEOUT_MS = 10000;
+/** Marks each publish, so a basic.return can be matched to the publish it answers. */
+const PUBLISH_ID_HEADER = 'x-compensator-publish-id';
 /** Capped low on purpose: timers wait while we are disconnected. */
 const MAX_BACKOFF_MS = 5000;
 
@@ -64,6 +66,8 @@ export function createBroker(deps: {
   logger: Logger;
   publishTimeoutMs: number;
   connectionName?: string;
+  /** A mandatory publish came back unroutable (basic.return): count it. */
+  onReturn?: (exchange: string, routingKey: string) => void;
 }): Broker {
   const { logger } = deps;
   const setups: Array<(channel: Channel) => Promise<void>> = [];
@@ -80,6 +84,36 @@ export function createBroker(deps: {
   let reconnectTimer: NodeJS.Timeout | undefined;
   let connecting: Promise<void> | undefined;
   const waiters = new Set<() => void>();
+  /** Publish ids the broker returned as unroutable; their confirm then fails the publish. */
+  const returned = new Set<string>();
+  let publishSeq = 0;
+  let redeclaring: Promise<void> | undefined;
+
+  /**
+   * Declares the topology again on the current connection (after a return or a cancel: an
+   * operator deleted a queue, or a restart left it half-declared). One at a time.
+   */
+  function redeclare(why: string): Promise<void> {
+    redeclaring ??= (async () => {
+      const conn = connection;
+      if (!conn) return;
+      logger.warn('declaring the topology again', { why });
+      const ch = await conn.createChannel();
+      ch.on('error', (err: Error) => logger.warn('redeclare channel error', { error: err.message }));
+      try {
+        for (const setup of setups) await setup(ch);
+      } finally {
+        await ch.close().catch(() => undefined);
+      }
+    })()
+      .catch((err: unknown) => {
+        logger.warn('declaring the topology again failed', { error: (err as Error).message });
+      })
+      .finally(() => {
+        redeclaring = undefined;
+      });
+    return redeclaring ?? Promise.resolve();
+  }
 
   function notifyConnected(): void {
     for (const w of waiters) w();
@@ -89,6 +123,15 @@ export function createBroker(deps: {
   async function openPublisher(conn: ChannelModel): Promise<void> {
     const ch = await conn.createConfirmChannel();
     ch.on('error', (err: Error) => logger.warn('publisher channel error', { error: err.message }));
+    // RabbitMQ sends basic.return before the confirm of the same publish: the confirm callback
+    // then sees the id here and fails the publish, so the outbox keeps the row.
+    ch.on('return', (message: ConsumeMessage) => {
+      const id = message.properties.headers?.[PUBLISH_ID_HEADER];
+      if (typeof id === 'string') returned.add(id);
+      logger.warn('broker returned an unroutable message', { exchange: message.fields.exchange, routingKey: message.fields.routingKey });
+      deps.onReturn?.(message.fields.exchange, message.fields.routingKey);
+      void redeclare('a publish was unroutable');
+    });
     ch.on('close', () => {
       if (publisher === ch) publisher = undefined;
       // A channel-level error (e.g. publishing to a missing exchange) closes only the channel.
@@ -115,7 +158,13 @@ export function createBroker(deps: {
     const reply = await ch.consume(
       consumer.queue,
       (message) => {
-        if (!message) return; // cancelled by the broker (queue deleted); the close handler resubscribes
+        if (!message) {
+        // basic.cancel from the broker (the queue was deleted, or its leader moved away): the
+        // channel stays open, so nothing else would resubscribe. Declare again, then consume.
+        logger.warn('the broker cancelled a consumer; resubscribing', { queue: consumer.queue });
+        void resubscribeAfterCancel(conn, consumer, ch);
+        return;
+      }
         acks.delivered(message);
         let settled = false;
         const settleOn = (fn: (m: ConsumeMessage) => void) => () => {
@@ -135,6 +184,14 @@ export function createBroker(deps: {
       { noAck: false },
     );
     consumer.consumerTag = reply.consumerTag;
+  }
+
+  async function resubscribeAfterCancel(conn: ChannelModel, consumer: Consumer, ch: Channel): Promise<void> {
+    await redeclare(`consumer of ${consumer.queue} cancelled`);
+    if (closing || consumer.cancelled || connection !== conn) return;
+    // A new channel: the old one's unacked deliveries are requeued when it closes, and acks for
+    // them are dropped there (the broker redelivers; consumers take duplicates).
+    await ch.close().catch(() => undefined); // its close handler subscribes anew
   }
 
   async function connectOnce(): Promise<void> {
@@ -241,9 +298,13 @@ export function createBroker(deps: {
       if (!ch || blocked) throw new UnavailableError(blocked ? 'broker has blocked publishing' : 'broker is not connected');
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new UnavailableError('broker did not confirm in time')), deps.publishTimeoutMs);
-        const ok = ch.publish(exchange, routingKey, content, { persistent: true, ...options }, (err) => {
+        const id = `${process.pid}.${++publishSeq}`;
+        const headers = { ...options.headers, [PUBLISH_ID_HEADER]: id };
+        const ok = ch.publish(exchange, routingKey, content, { persistent: true, ...options, headers }, (err) => {
           clearTimeout(timer);
+          const wasReturned = returned.delete(id);
           if (err) reject(new UnavailableError('broker rejected the message', [{ path: exchange, message: String(err) }]));
+          else if (wasReturned) reject(new UnavailableError('broker returned the message: no queue is bound for it', [{ path: exchange, message: routingKey }]));
           else resolve();
         });
         // false means the socket buffer is full: later publishes wait for 'drain'.

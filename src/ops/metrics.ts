@@ -31,6 +31,12 @@ export function createMetrics() {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
       registers: [registry],
     }),
+    publishReturns: new client.Counter({
+      name: 'compensator_publish_returns_total',
+      help: 'Mandatory publishes the broker returned as unroutable (a queue or binding missing); the outbox keeps them and the topology is declared again',
+      labelNames: ['exchange'],
+      registers: [registry],
+    }),
     lockRetries: new client.Counter({
       name: 'compensator_db_lock_retries_total',
       help: 'Transactions retried after a deadlock (1213) or lock-wait timeout (1205)',
