@@ -24,6 +24,7 @@ import { createMerchantsRepository } from './merchants/merchants-repository';
 import { createMerchantsRoutes } from './merchants/merchants-routes';
 import { createMerchantsService } from './merchants/merchants-service';
 import { createOutbox } from './outbox/outbox';
+import { startDeadLetterConsumer } from './parking/dead-letter-consumer';
 import { createParkingRepository } from './parking/parking-repository';
 import { createPaymentTransitions } from './payments/payment-transitions';
 import { createPaymentsRepository } from './payments/payments-repository';
@@ -64,7 +65,13 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
     connectionName: `payment-compensator ${config.role} ${process.pid}`,
     onReturn: (exchange) => metrics.publishReturns.inc({ exchange }),
   });
-  broker.addSetup((channel) => declareTopology(channel, names, config.broker));
+  broker.addSetup((channel, openChannel) =>
+    declareTopology(channel, names, config.broker, {
+      openChannel,
+      onMismatch: (queue, error) =>
+        logger.error('a work queue predates its delivery limit and dead-letter target; drain and delete it so it is declared anew (RabbitMQ 4.x drops a message after 20 redeliveries without them)', { queue, error }),
+    }),
+  );
   shutdown.register('broker connection', () => broker.close());
   const scheduler = createDelayScheduler({ broker, names, now: overrides.now });
   const outbox = createOutbox({
@@ -187,6 +194,9 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
         const notifier = await startNotificationConsumer({ broker, names, config, service: notifications, logger: logger.child({ component: 'notifications' }) });
         shutdown.register('notification consumer', () => notifier.stop());
       }
+      // What the work queues dead-letter is parked by every role: it is rare and must never wait.
+      const deadLetters = await startDeadLetterConsumer({ broker, names, parking, metrics, logger: logger.child({ component: 'parking' }) });
+      shutdown.register('dead-letter consumer', () => deadLetters.stop());
       // Every role writes to the outbox (creates, callbacks, settlements), so every role relays.
       // Registered after the consumers, so it stops before them (steps run last-registered
       // first) and a pass in progress finishes while the broker is still there.

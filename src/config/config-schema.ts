@@ -59,6 +59,12 @@ export const configSchema = z
         queueType: z.enum(['quorum', 'classic']),
         /** x-max-length of each delay queue (quorum queues reject publishes past it). */
         delayQueueMaxLength: z.number().int().positive(),
+        /**
+         * x-delivery-limit of the quorum work queues: a message redelivered this often (a worker
+         * crashing on it) is dead-lettered into the parking lot. RabbitMQ 4.x defaults to 20 and
+         * drops what passes it when no dead-letter target is set; this sets both.
+         */
+        workQueueDeliveryLimit: z.number().int().min(1).max(1000),
         managementUrl: z.string().url(),
       })
       .strict(),

@@ -22,9 +22,16 @@ function queueArguments(config: Config['broker']): Record<string, unknown> {
  *
  *   publish -> level-k exchange (k = highest set bit) --bit k set--> level-k queue (TTL 2^k s) --DLX--> level-(k-1) exchange
  *   level-j exchange --bit j clear--> level-(j-1) exchange (exchange-to-exchange, no wait)
- *   ... level-00 -> due exchange -> compensation / notification queues
+ *   ... level-00 -> due exchange -> compensation / notification queues --past the delivery limit--> dead-letter exchange -> parking queue
  */
-export async function declareTopology(channel: Channel, names: TopologyNames, broker: Config['broker']): Promise<void> {
+export interface DeclareOptions {
+  /** A channel of its own for a declaration that may be refused (see assertWorkQueue). */
+  openChannel?: () => Promise<Channel>;
+  /** A work queue exists with older arguments (no delivery limit or dead-letter target). */
+  onMismatch?: (queue: string, error: string) => void;
+}
+
+export async function declareTopology(channel: Channel, names: TopologyNames, broker: Config['broker'], options: DeclareOptions = {}): Promise<void> {
   const exchangeOptions: Options.AssertExchange = { durable: true };
   await channel.assertExchange(names.dueExchange, 'topic', exchangeOptions);
   for (let level = 0; level < LEVEL_COUNT; level++) {
@@ -44,17 +51,65 @@ export async function declareTopology(channel: Channel, names: TopologyNames, br
     await channel.bindQueue(queue, names.delayExchange(level), levelBindingPattern(level, true));
     await channel.bindExchange(below, names.delayExchange(level), levelBindingPattern(level, false));
   }
-  const workQueueArgs = broker.queueType === 'quorum' ? { 'x-queue-type': 'quorum' } : { 'x-queue-type': 'classic' };
-  await channel.assertQueue(names.compensationQueue, { durable: true, arguments: workQueueArgs });
-  await channel.bindQueue(names.compensationQueue, names.dueExchange, `#.${DESTINATIONS.paymentTimer}`);
-  await channel.assertQueue(names.notificationQueue, { durable: true, arguments: workQueueArgs });
-  await channel.bindQueue(names.notificationQueue, names.dueExchange, `#.${DESTINATIONS.notification}`);
+  await declareWorkQueues(channel, names, broker, options);
+}
+
+/**
+ * The work queues behind the due exchange, and the dead-letter path into the parking lot. A
+ * quorum work queue has an explicit delivery limit and dead-letters at least once what passes
+ * it: RabbitMQ 4.x would otherwise drop a message after 20 redeliveries.
+ */
+async function declareWorkQueues(channel: Channel, names: TopologyNames, broker: Config['broker'], options: DeclareOptions): Promise<void> {
+  const quorum = broker.queueType === 'quorum';
+  await channel.assertExchange(names.deadLetterExchange, 'fanout', { durable: true });
+  await channel.assertQueue(names.deadLetterQueue, { durable: true, arguments: { 'x-queue-type': broker.queueType } });
+  await channel.bindQueue(names.deadLetterQueue, names.deadLetterExchange, '');
+  const args = quorum
+    ? {
+        'x-queue-type': 'quorum',
+        'x-delivery-limit': broker.workQueueDeliveryLimit,
+        'x-dead-letter-exchange': names.deadLetterExchange,
+        'x-dead-letter-strategy': 'at-least-once',
+        'x-overflow': 'reject-publish',
+      }
+    : { 'x-queue-type': 'classic', 'x-dead-letter-exchange': names.deadLetterExchange };
+  for (const [queue, pattern] of [
+    [names.compensationQueue, `#.${DESTINATIONS.paymentTimer}`],
+    [names.notificationQueue, `#.${DESTINATIONS.notification}`],
+  ] as const) {
+    await assertWorkQueue(channel, queue, args, options);
+    await channel.bindQueue(queue, names.dueExchange, pattern);
+  }
+}
+
+/**
+ * A queue declared before the delivery limit existed has other arguments, and RabbitMQ refuses
+ * to redeclare it (406 PRECONDITION_FAILED, which closes the channel). Try on a channel of its
+ * own; on a mismatch, keep using the queue as it is and say loudly what it lacks.
+ */
+async function assertWorkQueue(channel: Channel, queue: string, args: Record<string, unknown>, options: DeclareOptions): Promise<void> {
+  if (!options.openChannel) {
+    await channel.assertQueue(queue, { durable: true, arguments: args });
+    return;
+  }
+  const probe = await options.openChannel();
+  probe.on('error', () => undefined);
+  try {
+    await probe.assertQueue(queue, { durable: true, arguments: args });
+    await probe.close();
+  } catch (err) {
+    if ((err as { code?: number }).code !== 406) throw err;
+    options.onMismatch?.(queue, (err as Error).message);
+    await channel.checkQueue(queue);
+  }
 }
 
 /** Removes everything declareTopology made; tests use it to clean up their prefix. */
 export async function deleteTopology(channel: Channel, names: TopologyNames): Promise<void> {
   await channel.deleteQueue(names.compensationQueue);
   await channel.deleteQueue(names.notificationQueue);
+  await channel.deleteQueue(names.deadLetterQueue);
+  await channel.deleteExchange(names.deadLetterExchange);
   for (let level = 0; level < LEVEL_COUNT; level++) {
     await channel.deleteQueue(names.delayQueue(level));
     await channel.deleteExchange(names.delayExchange(level));

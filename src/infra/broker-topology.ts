@@ -36,6 +36,9 @@ export function createTopologyNames(prefix: string) {
     dueExchange: `${prefix}.due`,
     compensationQueue: `${prefix}:payment:compensate`,
     notificationQueue: `${prefix}:notification:deliver`,
+    /** Where the work queues dead-letter what passed their delivery limit; parked from there. */
+    deadLetterExchange: `${prefix}.dead-letter`,
+    deadLetterQueue: `${prefix}:parking:dead-letter`,
   };
 }
 export type TopologyNames = ReturnType<typeof createTopologyNames>;

@@ -12,6 +12,8 @@ export interface Delivery {
   reject(): void;
 }
 
+export type Setup = (channel: Channel, openChannel: () => Promise<Channel>) => Promise<void>;
+
 export interface ConsumerHandle {
   cancel(): Promise<void>;
 }
@@ -19,8 +21,11 @@ export interface ConsumerHandle {
 export interface Broker {
   /** Starts connecting in the background; resolves once connected or when `waitMs` passes. */
   start(waitMs?: number): Promise<boolean>;
-  /** Runs on every (re)connect before consumers resume, e.g. to declare the topology. */
-  addSetup(setup: (channel: Channel) => Promise<void>): void;
+  /**
+   * Runs on every (re)connect before consumers resume, e.g. to declare the topology.
+   * `openChannel` gives a channel of its own, for a declaration that may fail (and close it).
+   */
+  addSetup(setup: Setup): void;
   /** Publishes on a confirm channel and waits for the broker's confirm, bounded by a timeout. */
   publish(exchange: string, routingKey: string, content: Buffer, options?: Options.Publish): Promise<void>;
   /** A consumer that survives reconnects: it is resubscribed on every new connection. */
@@ -70,7 +75,7 @@ export function createBroker(deps: {
   onReturn?: (exchange: string, routingKey: string) => void;
 }): Broker {
   const { logger } = deps;
-  const setups: Array<(channel: Channel) => Promise<void>> = [];
+  const setups: Setup[] = [];
   const consumers = new Set<Consumer>();
   /** Per open consumer channel, including cancelled consumers still settling their last batch. */
   const allAcks = new Set<AckCoalescer>();
@@ -101,7 +106,7 @@ export function createBroker(deps: {
       const ch = await conn.createChannel();
       ch.on('error', (err: Error) => logger.warn('redeclare channel error', { error: err.message }));
       try {
-        for (const setup of setups) await setup(ch);
+        for (const setup of setups) await setup(ch, () => conn.createChannel());
       } finally {
         await ch.close().catch(() => undefined);
       }
@@ -221,7 +226,7 @@ export function createBroker(deps: {
       await withTimeout(
         (async () => {
           const setupChannel = await conn.createChannel();
-          for (const setup of setups) await setup(setupChannel);
+          for (const setup of setups) await setup(setupChannel, () => conn.createChannel());
           await setupChannel.close();
           connection = conn;
           await openPublisher(conn);
