@@ -23,4 +23,7 @@ if [ "${RABBITMQ4:-1}" != 0 ]; then
   echo "RabbitMQ 4.0 compatibility pass: the integration suites against $AMQP_URL"
   # The docker and stack-config files read files only; they ran above.
   npx jest test/integration --testPathIgnorePatterns 'docker-files' 'stack-config'
+  # And the single-node fault tests that break or race the broker (the cluster test needs 3.10's
+  # three-node stack): the broker stopped, a worker killed, a duplicate timer, callback races.
+  FAULT_RABBITMQ=4 npx jest --runInBand test/fault -t 'RabbitMQ is stopped|SIGKILL in the middle|delivered twice|race their timers'
 fi

@@ -21,7 +21,12 @@ export const faultStackEnv = {
   RABBITMQ_DIST_PORT: '25674',
   MARIADB_PORT: '3308',
 };
-export const FAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5674';
+/**
+ * FAULT_RABBITMQ=4 runs the suite's single-node tests against the RabbitMQ 4.0 node of
+ * scripts/rabbitmq4.sh (npm test's compatibility pass) instead of the stack's own 3.10 node.
+ */
+const ON_RABBITMQ_4 = process.env.FAULT_RABBITMQ === '4';
+export const FAULT_AMQP_URL = ON_RABBITMQ_4 ? 'amqp://guest:guest@127.0.0.1:5673' : 'amqp://guest:guest@127.0.0.1:5674';
 export const FAULT_DATABASE_URL = 'mysql://compensator:compensator@127.0.0.1:3308/compensator_test';
 
 function stackEnv(): NodeJS.ProcessEnv {
@@ -37,6 +42,11 @@ export async function faultStackDown(): Promise<void> {
 }
 
 async function rabbitmqctl(...args: string[]): Promise<void> {
+  if (ON_RABBITMQ_4) {
+    const root = path.join(ROOT, '.stack/rabbitmq4/root');
+    await run('chroot', [root, 'env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/var/lib/rabbitmq', 'rabbitmqctl', '-n', 'rmq4@localhost', ...args], { timeout: 60000 });
+    return;
+  }
   await run('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', faultStackEnv.RABBITMQ_NODENAME, ...args], {
     env: { ...stackEnv(), HOME: path.join(STACK_DIR, 'rabbitmq/home') },
     timeout: 60000,
