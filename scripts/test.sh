@@ -3,7 +3,8 @@
 # brings the local stack up (scripts/stack.sh up) and migrates the test database.
 # The fault suite runs next, on its own RabbitMQ node and MariaDB (test/fault/fault-stack.ts),
 # one test at a time because each breaks something. Then `npm run bench -- --quick`
-# (test/bench/quick-bench.test.ts), alone, because it drives the stack's app ports and nginx.
+# (test/bench/quick-bench.test.ts), alone, because it drives the stack's app ports and nginx,
+# and a two-minute chaos soak (scripts/chaos.ts) on the same stack.
 # Last, the compatibility pass: the integration suites again, against RabbitMQ 4.0 from
 # Debian 13 (scripts/rabbitmq4.sh, a debootstrap root under .stack/rabbitmq4).
 #   npm test                 everything
@@ -17,6 +18,8 @@ if [ "$#" -gt 0 ]; then exec npx jest "$@"; fi
 npx jest --testPathIgnorePatterns '/test/fault/' '/test/bench/'
 npx jest --runInBand test/fault
 npx jest --runInBand test/bench
+# A short chaos soak: workers, apis, RabbitMQ and MariaDB killed on a seeded schedule under load.
+npm run --silent chaos -- --minutes 2 --seed 2
 if [ "${RABBITMQ4:-1}" != 0 ]; then
   trap 'bash scripts/rabbitmq4.sh down >/dev/null 2>&1 || true' EXIT
   eval "$(bash scripts/rabbitmq4.sh up | grep -E '^(AMQP_URL|RABBITMQ_MANAGEMENT_URL)=' | sed 's/^/export /')"
