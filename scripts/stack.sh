@@ -1078,6 +1078,12 @@ management.tcp.port = $(cluster_port mgmt "$i")
 management.tcp.ip = 127.0.0.1
 prometheus.tcp.port = $(cluster_port prometheus "$i")
 prometheus.tcp.ip = 127.0.0.1
+# A node cut off from the others pauses instead of serving a minority view: its clients move
+# to the majority, and the classic metadata store never splits. Quorum queues need a majority
+# anyway (Raft), so nothing is lost by pausing. A short tick finds a partition in about 10 s
+# rather than a minute (this is a test cluster on one machine).
+cluster_partition_handling = pause_minority
+net_ticktime = 10
 EOC
   done
 }

@@ -163,6 +163,64 @@ export function killClusterNode(node: number): void {
   process.kill(pid, 'SIGKILL');
 }
 
+const CLUSTER_DIST_PORTS = [25681, 25682, 25683];
+const PARTITION_CHAIN = 'COMPENSATOR-PARTITION';
+const iptables = (...rule: string[]) => run('iptables', rule, { timeout: 10000 });
+
+/**
+ * Cuts cluster node `node` off from the other two, inside this machine: its Erlang VM goes into
+ * a cgroup of its own, and iptables (a chain of ours on loopback output) drops every packet of
+ * the distribution links between it and them, in both directions, established or new. AMQP and
+ * the management API stay reachable, as in a real partition between brokers. Returns the heal,
+ * which removes every rule, the chain and the cgroup.
+ */
+export async function partitionClusterNode(node: number): Promise<() => Promise<void>> {
+  const pid = Number(readFileSync(path.join(ROOT, `.stack/cluster/rabbit-${node}/beam.pid`), 'utf8').trim());
+  const own = CLUSTER_DIST_PORTS[node - 1] as number;
+  const others = CLUSTER_DIST_PORTS.filter((p) => p !== own);
+  const cgroup = `/sys/fs/cgroup/unified/compensator-partition-${node}`;
+  mkdirSync(cgroup, { recursive: true });
+  writeFileSync(path.join(cgroup, 'cgroup.procs'), String(pid));
+  await iptables('-N', PARTITION_CHAIN).catch(() => undefined);
+  await iptables('-F', PARTITION_CHAIN);
+  await iptables('-I', 'OUTPUT', '-o', 'lo', '-j', PARTITION_CHAIN);
+  // Links the others opened to this node's listener: both directions.
+  await iptables('-A', PARTITION_CHAIN, '-p', 'tcp', '--dport', String(own), '-j', 'DROP');
+  await iptables('-A', PARTITION_CHAIN, '-p', 'tcp', '--sport', String(own), '-j', 'DROP');
+  // Links this node opens to theirs: its packets by cgroup, new or established...
+  await iptables('-A', PARTITION_CHAIN, '-p', 'tcp', '-m', 'cgroup', '--path', `compensator-partition-${node}`, '-m', 'multiport', '--dports', others.join(','), '-j', 'DROP');
+  // ...and their answers on the links that exist now, by this node's local ports.
+  const { stdout } = await run('ss', ['-Htnp', 'state', 'established'], { timeout: 10000 });
+  for (const line of stdout.split('\n')) {
+    if (!line.includes(`pid=${pid},`)) continue;
+    const [local, peer] = line.trim().split(/\s+/).slice(2, 4);
+    const peerPort = Number(peer?.split(':').pop());
+    if (others.includes(peerPort)) await iptables('-A', PARTITION_CHAIN, '-p', 'tcp', '--sport', String(peerPort), '--dport', String(local?.split(':').pop()), '-j', 'DROP');
+  }
+  return async () => {
+    await iptables('-D', 'OUTPUT', '-o', 'lo', '-j', PARTITION_CHAIN).catch(() => undefined);
+    await iptables('-F', PARTITION_CHAIN).catch(() => undefined);
+    await iptables('-X', PARTITION_CHAIN).catch(() => undefined);
+    try {
+      writeFileSync('/sys/fs/cgroup/unified/cgroup.procs', String(pid));
+    } catch {
+      // the node has exited
+    }
+    await run('rmdir', [cgroup]).catch(() => undefined);
+  };
+}
+
+/** Which nodes a cluster node's management API reports running. */
+export async function runningNodesSeenBy(node: number): Promise<string[]> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${15680 + node}/api/nodes?columns=name,running`, { headers: { authorization: `Basic ${Buffer.from('guest:guest').toString('base64')}` }, signal: AbortSignal.timeout(2000) });
+    const nodes = (await res.json()) as Array<{ name: string; running: boolean }>;
+    return nodes.filter((n) => n.running).map((n) => n.name);
+  } catch {
+    return [];
+  }
+}
+
 /** The node that leads a quorum queue, asked of any node that answers. */
 export async function queueLeader(queue: string): Promise<string> {
   return waitFor(`the leader of ${queue}`, async () => {

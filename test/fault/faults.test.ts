@@ -17,7 +17,9 @@ import {
   clusterDown,
   clusterUp,
   killClusterNode,
+  partitionClusterNode,
   queueLeader,
+  runningNodesSeenBy,
   FAULT_AMQP_URL,
   FAULT_DATABASE_URL,
   faultStackDown,
@@ -209,6 +211,38 @@ describe('faults: nothing lost, nothing settled twice or early', () => {
 
       await assertAllSettledCorrectly(db, created.map((p) => p.id), { timeoutMs: 150000, merchant });
     } finally {
+      await Promise.all(running.map((s) => stopService(s, 5000)));
+      running = [];
+      if (!process.env.KEEP_FAULT_STACK) await clusterDown();
+    }
+  });
+
+  it('when the node leading the delay queues is cut off from the other two by a network partition while timers are in flight, then after the heal every timer fired once and none early', async () => {
+    await clusterUp();
+    let heal: (() => Promise<void>) | undefined;
+    try {
+      const { apis, workers, prefix } = startServices({ api: 1, workers: 1, env: { AMQP_URL: CLUSTER_AMQP_URL, RABBITMQ_MANAGEMENT_URL: 'http://guest:guest@127.0.0.1:15682' } });
+      await Promise.all([...apis, ...workers].map(waitReady));
+      const creating = createPayments({ baseUrls: apis.map(urlOf), count: 1000, minTimeout: 4, maxTimeout: 30, notifyUrl: merchant.url, ratePerSecond: 100, concurrency: 16 });
+
+      const leader = await queueLeader(`${prefix}:delay:level-02-4s`);
+      const node = Number(/^rabbit-(\d+)@/.exec(leader)?.[1]);
+      expect(node).toBeGreaterThan(0);
+      heal = await partitionClusterNode(node);
+      // pause_minority: the majority sees the node gone and keeps serving; the node pauses.
+      const majority = [1, 2, 3].find((n) => n !== node) as number;
+      await waitFor('the majority to see the node gone', async () => !(await runningNodesSeenBy(majority)).includes(leader), 60000, 500);
+      await waitFor('a new leader on the majority side', async () => (await queueLeader(`${prefix}:delay:level-02-4s`)) !== leader, 60000, 500);
+      const { created, statuses } = await creating;
+      await heal();
+      heal = undefined;
+      await waitFor('the node to rejoin after the heal', async () => (await runningNodesSeenBy(majority)).length === 3, 120000, 1000);
+
+      // Every create was answered 201 (creates never wait for the broker), and every timer fires.
+      expect(statuses.filter((s) => s !== 201)).toEqual([]);
+      await assertAllSettledCorrectly(db, created.map((p) => p.id), { timeoutMs: 180000, merchant });
+    } finally {
+      await heal?.();
       await Promise.all(running.map((s) => stopService(s, 5000)));
       running = [];
       if (!process.env.KEEP_FAULT_STACK) await clusterDown();
