@@ -32,6 +32,7 @@ import { createPaymentsRoutes } from './payments/payments-routes';
 import { createPaymentsService } from './payments/payments-service';
 import { correlationMiddleware, errorHandler, jsonBodyMiddleware, metricsMiddleware, notFoundHandler } from './shared/http';
 import { createLogger, type Logger } from './shared/logger';
+import { createOutboundHttp } from './shared/outbound-http';
 import { createShutdownRegistry } from './shared/shutdown';
 
 /** The vhost of an AMQP URL: its path, "/" when empty. */
@@ -114,6 +115,15 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   });
   const parking = createParkingRepository({ db });
 
+  // Outbound calls: merchants' endpoints and channel gateways are reached only through these
+  // (private addresses refused in production, capped reads, per-host caps and breakers).
+  const policy = { allowLoopback: config.env !== 'production', allowPrivateHosts: config.notifications.allowPrivateHosts };
+  const merchantsHttp = createOutboundHttp({ policy, perHostConcurrency: config.notifications.perHostConcurrency });
+  shutdown.register('merchant http client', () => merchantsHttp.close());
+  // One gateway per channel serves every remedy call: its cap is the batch's channel concurrency.
+  const channelsHttp = createOutboundHttp({ policy, perHostConcurrency: config.worker.channelConcurrency * 4, breakerFailures: 50, breakerOpenMs: 5000 });
+  shutdown.register('channel http client', () => channelsHttp.close());
+
   // Compensation worker.
   const compensation = createCompensationService({
     config,
@@ -123,14 +133,14 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
     parking,
     scheduler,
     outbox,
-    adapters: overrides.adapters ?? createAdapters(config),
+    adapters: overrides.adapters ?? createAdapters(config, channelsHttp),
     metrics,
     logger: logger.child({ component: 'compensation' }),
     now: overrides.now,
   });
 
   // Merchant notifications.
-  const notifications = createNotificationService({ config, scheduler, parking, merchants, payments: repository, metrics, logger: logger.child({ component: 'notifications' }), now: overrides.now });
+  const notifications = createNotificationService({ config, scheduler, parking, merchants, payments: repository, http: merchantsHttp, metrics, logger: logger.child({ component: 'notifications' }), now: overrides.now });
 
   // Admin.
   const parkingService = createParkingService({ db, parking, scheduler });

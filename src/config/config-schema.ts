@@ -82,6 +82,13 @@ export const configSchema = z
         /** Deliveries in flight per process; each is one HTTP call to a merchant. */
         prefetch: z.number().int().positive(),
         timeoutMs: z.number().int().positive(),
+        /**
+         * Hosts, addresses or CIDR ranges that outbound calls (notifications, the http channel
+         * adapter) may reach although private. Loopback is allowed outside production.
+         */
+        allowPrivateHosts: z.array(z.string().min(1).max(253)).max(100),
+        /** Notification calls in flight per merchant host; more wait for a later attempt. */
+        perHostConcurrency: z.number().int().min(1).max(1000),
         /** How long a replaced webhook secret still signs, next to the new one. */
         secretRotationOverlapSeconds: z.number().int().min(0).max(30 * 86400),
       })

@@ -11,6 +11,7 @@ import type { Logger } from '../shared/logger';
 import type { MerchantsService } from '../merchants/merchants-service';
 import type { PaymentStatus } from '../payments/payment-states';
 import type { PaymentsRepository } from '../payments/payments-repository';
+import { OutboundError, type OutboundHttp } from '../shared/outbound-http';
 import { webhookHeaders } from './notification-signing';
 
 const notificationSchema = z.object({
@@ -35,6 +36,8 @@ export function createNotificationService(deps: {
   parking: ParkingRepository;
   merchants: MerchantsService;
   payments: PaymentsRepository;
+  /** The outbound client for merchant endpoints (address filter, capped reads, per-host cap). */
+  http: OutboundHttp;
   metrics: Metrics;
   logger: Logger;
   now?: () => number;
@@ -42,21 +45,18 @@ export function createNotificationService(deps: {
   const { config, metrics, logger } = deps;
   const now = deps.now ?? Date.now;
 
+/** Why a delivery did not happen; `busy` (the merchant's host has every slot taken) is no attempt. */
+  type Failure = { error: string; busy?: boolean };
+
   /** Undefined when delivered; otherwise why not. */
-  async function send(n: NotificationMessage, secrets: string[]): Promise<string | undefined> {
+  async function send(n: NotificationMessage, secrets: string[]): Promise<Failure | undefined> {
     const body = JSON.stringify({ eventId: n.eventId, type: n.type, payment: n.payment });
     try {
-      const res = await fetch(n.notifyUrl, {
-        method: 'POST',
-        body,
-        headers: { 'content-type': 'application/json', ...webhookHeaders(secrets, n.eventId, new Date(now()), body) },
-        signal: AbortSignal.timeout(config.notifications.timeoutMs),
-        redirect: 'manual',
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      return res.status >= 200 && res.status < 300 ? undefined : `merchant answered ${res.status}`;
+      const res = await deps.http.post(n.notifyUrl, body, { 'content-type': 'application/json', ...webhookHeaders(secrets, n.eventId, new Date(now()), body) }, config.notifications.timeoutMs);
+      return res.status >= 200 && res.status < 300 ? undefined : { error: `merchant answered ${res.status}` };
     } catch (err) {
-      return (err as Error).name === 'TimeoutError' ? `no answer within ${config.notifications.timeoutMs} ms` : (err as Error).message;
+      if (err instanceof OutboundError) return { error: err.message, busy: err.kind === 'busy' };
+      return { error: (err as Error).message };
     }
   }
 
@@ -112,10 +112,18 @@ export function createNotificationService(deps: {
         return;
       }
       const target = await targetOf(n);
-      const failure = typeof target === 'string' ? target : await send({ ...n, notifyUrl: target.url }, target.secrets);
+      const failure = typeof target === 'string' ? { error: target } : await send({ ...n, notifyUrl: target.url }, target.secrets);
       if (!failure) {
         metrics.notifications.inc({ outcome: 'delivered' });
         logger.info('notification delivered', { eventId: n.eventId, type: n.type, paymentId: n.payment.id, attempt: n.attempt, correlationId });
+        delivery.ack();
+        return;
+      }
+      if (failure.busy) {
+        // The merchant's host already has its calls in flight: try again in a few seconds, as
+        // the same attempt, so a burst to one merchant never uses up its retries.
+        metrics.notifications.inc({ outcome: 'deferred' });
+        await reschedule(now() + 1000 + Math.floor(Math.random() * 2000), n.attempt);
         delivery.ack();
         return;
       }
@@ -123,13 +131,13 @@ export function createNotificationService(deps: {
       if (next) {
         metrics.notifications.inc({ outcome: 'retry' });
         metrics.retries.inc({ purpose: 'notification', attempt: String(next.attempt) });
-        logger.warn('notification failed; retrying', { eventId: n.eventId, attempt: n.attempt, nextAttempt: next.attempt, error: failure, correlationId });
+        logger.warn('notification failed; retrying', { eventId: n.eventId, attempt: n.attempt, nextAttempt: next.attempt, error: failure.error, correlationId });
         await reschedule(next.deadline, next.attempt);
       } else {
         metrics.notifications.inc({ outcome: 'parked' });
         metrics.parked.inc({ purpose: 'notification', reason: 'retries_exhausted' });
-        logger.warn('notification parked', { eventId: n.eventId, attempts: n.attempt, error: failure, correlationId });
-        await deps.parking.park([{ purpose: 'notification', reason: 'retries_exhausted', paymentId: n.paymentId, attempts: n.attempt, lastError: failure, message: delivery.message.content.toString('utf8'), correlationId }]);
+        logger.warn('notification parked', { eventId: n.eventId, attempts: n.attempt, error: failure.error, correlationId });
+        await deps.parking.park([{ purpose: 'notification', reason: 'retries_exhausted', paymentId: n.paymentId, attempts: n.attempt, lastError: failure.error, message: delivery.message.content.toString('utf8'), correlationId }]);
       }
       delivery.ack();
     },

@@ -1,5 +1,6 @@
 import type { PaymentResource } from '../../payments/payment-resource';
 import { signGatewayRequest } from '../../shared/gateway-signature';
+import type { OutboundHttp } from '../../shared/outbound-http';
 import type { ChannelAdapter, QueryContext, QueryResult } from './channel-adapter';
 
 /**
@@ -10,24 +11,26 @@ import type { ChannelAdapter, QueryContext, QueryResult } from './channel-adapte
  * `{ "status": "PAID", "transactionId", "paidAmount" } | { "status": "NOT_PAID" } | { "status": "UNKNOWN", "reason" }`.
  * The simulator speaks the same protocol.
  */
-export function createHttpAdapter(options: { name: string; baseUrl: string; timeoutMs: number; secret: string }): ChannelAdapter {
+export function createHttpAdapter(options: { name: string; baseUrl: string; timeoutMs: number; secret: string; http: OutboundHttp }): ChannelAdapter {
   const base = options.baseUrl.replace(/\/$/, '');
 
   async function post(path: string, payment: PaymentResource, context: QueryContext): Promise<unknown> {
     const body = JSON.stringify(payment);
-    const res = await fetch(`${base}${path}`, {
-      method: 'POST',
+    // The outbound client refuses private addresses in production, reads at most a few KiB and
+    // follows no redirect (shared/outbound-http.ts); its errors are retried like any channel error.
+    const res = await options.http.post(
+      `${base}${path}`,
       body,
-      headers: {
+      {
         'content-type': 'application/json',
         'x-signature': signGatewayRequest(options.secret, payment.id, body),
         'x-compensator-attempt': String(context.attempt),
         ...(context.correlationId ? { 'x-request-id': context.correlationId } : {}),
       },
-      signal: AbortSignal.timeout(options.timeoutMs),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${options.name} ${path} answered ${res.status}`);
+      options.timeoutMs,
+    );
+    const text = res.body;
+    if (res.status < 200 || res.status >= 300) throw new Error(`${options.name} ${path} answered ${res.status}`);
     try {
       return text ? JSON.parse(text) : {};
     } catch {
