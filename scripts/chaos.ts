@@ -9,6 +9,8 @@
  * violation. Everything runs on loopback, bounded by --minutes plus the settle deadline.
  *   --minutes 2   how long faults and load run       --seed 1     the schedule's seed
  *   --rate 20     creates per second                 --settle 240 seconds allowed to settle after
+ * The stack's port variables (RABBITMQ_PORT, MARIADB_PORT, NGINX_PORT, ..., ERL_EPMD_PORT) and
+ * DATABASE_URL move it off the default ports, e.g. to soak a second checkout beside the first.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -141,7 +143,7 @@ async function main(): Promise<void> {
   log(`seed ${SEED}, ${MINUTES} min at ${RATE} creates/s through ${NGINX}; ${faults.length} faults:`);
   for (const f of faults) log(`  t=${String(f.atSec).padStart(4)} s  ${f.target}${f.target === 'worker' || f.target === 'api' ? `-${f.index}` : ''} down ${f.downSec} s`);
 
-  const serversWereUp = (await portAnswers(5672)) && (await portAnswers(3306));
+  const serversWereUp = (await portAnswers(Number(process.env.RABBITMQ_PORT ?? 5672))) && (await portAnswers(Number(process.env.MARIADB_PORT ?? 3306)));
   await stackUp();
   const { config } = loadConfig({ env: { ...process.env, NODE_ENV: 'development' } });
   const db = createDatabase({ config, poolMax: 4 });
