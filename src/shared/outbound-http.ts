@@ -89,6 +89,8 @@ interface HostState {
   inFlight: number;
   failures: number;
   openUntil: number;
+  /** Calls waiting for a slot, oldest first; each is woken by a call that ends. */
+  waiting: Array<() => void>;
 }
 
 export interface OutboundResponse {
@@ -103,8 +105,10 @@ export function createOutboundHttp(options: {
   connectTimeoutMs?: number;
   /** Bytes of an answer that are read; the rest is cancelled. */
   maxResponseBytes?: number;
-  /** Calls in flight per destination host; more are refused as "busy" at once. */
+  /** Calls in flight per destination host; more wait up to slotWaitMs, then are refused as "busy". */
   perHostConcurrency?: number;
+  /** How long a call waits for a host's slot: a healthy host frees one in milliseconds, a hung one never. */
+  slotWaitMs?: number;
   /** Consecutive failures that open a host's breaker, and for how long it stays open. */
   breakerFailures?: number;
   breakerOpenMs?: number;
@@ -119,11 +123,36 @@ export function createOutboundHttp(options: {
   const hosts = new Map<string, HostState>();
   const stateOf = (host: string) => {
     let s = hosts.get(host);
-    if (!s) hosts.set(host, (s = { inFlight: 0, failures: 0, openUntil: 0 }));
+    if (!s) hosts.set(host, (s = { inFlight: 0, failures: 0, openUntil: 0, waiting: [] }));
     return s;
   };
 
-  /** Refuses before anything is sent: a bad URL, a blocked IP literal, a busy or broken host. */
+  const slotWaitMs = options.slotWaitMs ?? 250;
+
+  /** Takes a slot of the host, waiting at most slotWaitMs for one. */
+  async function takeSlot(host: string, state: HostState): Promise<void> {
+    if (state.inFlight >= perHost) {
+      const woken = await new Promise<boolean>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          state.waiting.splice(state.waiting.indexOf(wake), 1);
+          resolve(false);
+        }, slotWaitMs);
+        state.waiting.push(wake);
+      });
+      if (!woken) throw new OutboundError('busy', `${host} already has ${perHost} calls in flight`);
+    }
+    state.inFlight++;
+  }
+  function releaseSlot(state: HostState): void {
+    state.inFlight--;
+    state.waiting.shift()?.();
+  }
+
+  /** Refuses before anything is sent: a bad URL, a blocked IP literal, a broken host. */
   function admit(url: URL): HostState {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new OutboundError('refused', `${url.protocol} URLs are not called`);
     if (url.username || url.password) throw new OutboundError('refused', 'URLs with credentials are not called');
@@ -131,7 +160,6 @@ export function createOutboundHttp(options: {
     if (ipaddr.isValid(host) && !addressAllowed(host, host, options.policy)) throw new OutboundError('refused', `${host} is an address outbound calls may not reach`);
     const state = stateOf(url.host);
     if (state.openUntil > now()) throw new OutboundError('open', `${url.host} failed ${breakerFailures} times in a row; not called until ${new Date(state.openUntil).toISOString()}`);
-    if (state.inFlight >= perHost) throw new OutboundError('busy', `${url.host} already has ${perHost} calls in flight`);
     return state;
   }
 
@@ -156,7 +184,7 @@ export function createOutboundHttp(options: {
         throw new OutboundError('refused', 'not a URL');
       }
       const state = admit(url);
-      state.inFlight++;
+      await takeSlot(url.host, state);
       const signal = AbortSignal.timeout(timeoutMs);
       try {
         const res = await request(url, {
@@ -181,7 +209,7 @@ export function createOutboundHttp(options: {
         if (signal.aborted || e.name === 'AbortError' || e.name === 'TimeoutError' || /Timeout/.test(e.code ?? '')) throw new OutboundError('timeout', `no answer within ${timeoutMs} ms`);
         throw new OutboundError('network', e.message ?? String(err));
       } finally {
-        state.inFlight--;
+        releaseSlot(state);
       }
     },
     close: () => dispatcher.close(),
