@@ -1,4 +1,5 @@
 import express from 'express';
+import helmet from 'helmet';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/config-schema';
@@ -18,7 +19,7 @@ import { createDatabase } from './infra/database';
 import { createBacklogReader } from './ops/backlog';
 import { createMetrics } from './ops/metrics';
 import { createOpsPageRoutes } from './ops/ops-page-routes';
-import { createOpsRoutes } from './ops/ops-routes';
+import { createHealthRoutes, createMetricsRoutes } from './ops/ops-routes';
 import { createSecretBox } from './merchants/merchant-credentials';
 import { createMerchantsRepository } from './merchants/merchants-repository';
 import { createMerchantsRoutes } from './merchants/merchants-routes';
@@ -146,31 +147,63 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   const parkingService = createParkingService({ db, parking, scheduler });
   const backlog = createBacklogReader({ managementUrl: config.broker.managementUrl, vhost: vhostOf(config.broker.urls[0] as string), names });
 
-  // HTTP.
-  const http = express();
-  http.disable('x-powered-by');
-  http.use(correlationMiddleware());
-  http.use(metricsMiddleware(metrics));
-  http.use(createOpsRoutes({ db, broker, metrics }));
+  // HTTP. With ADMIN_PORT set, the admin API, the ops page and /metrics have a listener of
+  // their own (ADMIN_HOST, loopback by default) and the public one answers them 404; unset,
+  // one listener serves everything (local development). A worker serves only health and metrics.
+  const httpLogger = logger.child({ component: 'http' });
+  const adminApart = config.http.adminPort !== undefined;
+  function baseApp(): express.Express {
+    const app = express();
+    app.disable('x-powered-by');
+    // nosniff, no framing, no referrer; the ops page sets its own hash-based CSP.
+    app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+    app.use(correlationMiddleware());
+    app.use(metricsMiddleware(metrics));
+    return app;
+  }
+  function finish(app: express.Express): express.Express {
+    app.use(notFoundHandler());
+    app.use(errorHandler(httpLogger));
+    return app;
+  }
+  function mountAdmin(app: express.Express): void {
+    app.use(createMetricsRoutes({ db, broker, metrics }));
+    app.use(createOpsPageRoutes());
+  }
+  function mountAdminApi(app: express.Express): void {
+    app.use(createMerchantsRoutes({ adminToken: config.adminToken, merchants, logger: logger.child({ component: 'merchants' }) }));
+    app.use(createAdminRoutes({ adminToken: config.adminToken, parking: parkingService, backlog, db, logger: logger.child({ component: 'admin' }) }));
+  }
+
+  const http = baseApp();
+  http.use(createHealthRoutes({ db, broker, details: !adminApart }));
+  if (!adminApart) mountAdmin(http);
   http.use(jsonBodyMiddleware(config.http.bodyLimitBytes));
-  http.use(createPaymentsRoutes({ service: payments, merchants, logger: logger.child({ component: 'payments' }), metrics }));
-  http.use(createMerchantsRoutes({ adminToken: config.adminToken, merchants, logger: logger.child({ component: 'merchants' }) }));
-  http.use(createAdminRoutes({ adminToken: config.adminToken, parking: parkingService, backlog, db, logger: logger.child({ component: 'admin' }) }));
-  http.use(createOpsPageRoutes());
-  http.use(notFoundHandler());
-  http.use(errorHandler(logger.child({ component: 'http' })));
+  http.use(createPaymentsRoutes({ service: payments, merchants, logger: logger.child({ component: 'payments' }), metrics, perKeyPerSecond: config.http.rateLimitPerKeyPerSecond }));
+  if (!adminApart) mountAdminApi(http);
+  finish(http);
 
-  // A worker serves only the ops routes, so Prometheus can scrape what the worker counts.
-  const opsHttp = express();
-  opsHttp.disable('x-powered-by');
-  opsHttp.use(createOpsRoutes({ db, broker, metrics }));
-  opsHttp.use(notFoundHandler());
-  opsHttp.use(errorHandler(logger.child({ component: 'http' })));
+  const adminHttp = baseApp();
+  adminHttp.use(createHealthRoutes({ db, broker, details: true }));
+  mountAdmin(adminHttp);
+  adminHttp.use(jsonBodyMiddleware(config.http.bodyLimitBytes));
+  mountAdminApi(adminHttp);
+  finish(adminHttp);
 
-  async function listen(app: express.Express): Promise<number> {
+  // A worker: health on PORT, and metrics there too unless the admin side has its own port.
+  const workerHttp = baseApp();
+  workerHttp.use(createHealthRoutes({ db, broker, details: !adminApart }));
+  if (!adminApart) workerHttp.use(createMetricsRoutes({ db, broker, metrics }));
+  finish(workerHttp);
+  const workerAdminHttp = baseApp();
+  workerAdminHttp.use(createHealthRoutes({ db, broker, details: true }));
+  workerAdminHttp.use(createMetricsRoutes({ db, broker, metrics }));
+  finish(workerAdminHttp);
+
+  async function listen(app: express.Express, port: number, host?: string): Promise<number> {
     const server = await new Promise<Server>((resolve, reject) => {
       // Express 5 hands listen errors (EADDRINUSE) to this callback rather than emitting them.
-      const s = app.listen(config.http.port, (err?: Error) => (err ? reject(err) : resolve(s)));
+      const s = host === undefined ? app.listen(port, (err?: Error) => (err ? reject(err) : resolve(s))) : app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
     });
     shutdown.register('http server', () =>
       new Promise<void>((resolve) => {
@@ -194,7 +227,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
     outbox,
     parking: parkingService,
     /** Starts the role's parts. The api answers even while the broker is down (the outbox holds timers). */
-    async start(): Promise<{ port?: number }> {
+    async start(): Promise<{ port?: number; adminPort?: number }> {
       const role = config.role;
       const connected = await broker.start(role === 'api' ? 3000 : 15000);
       if (!connected) logger.warn('broker not reachable yet; reconnecting in the background');
@@ -212,9 +245,10 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
       // first) and a pass in progress finishes while the broker is still there.
       const stopRelay = outbox.startRelay();
       shutdown.register('outbox relay', stopRelay);
-      const port = await listen(role === 'worker' ? opsHttp : http);
-      logger.info(role === 'worker' ? 'started' : 'http listening', { port, role });
-      return { port };
+      const port = await listen(role === 'worker' ? workerHttp : http, config.http.port);
+      const adminPort = config.http.adminPort === undefined ? undefined : await listen(role === 'worker' ? workerAdminHttp : adminHttp, config.http.adminPort, config.http.adminHost);
+      logger.info(role === 'worker' ? 'started' : 'http listening', { port, adminPort, adminHost: adminPort === undefined ? undefined : config.http.adminHost, role });
+      return { port, adminPort };
     },
     stop: (reason = 'stop') => shutdown.shutdown(reason),
   };

@@ -89,7 +89,11 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   }
 
   const fromEnv: Json = { env: nodeEnv };
-  if (env.PORT !== undefined) fromEnv.http = { port: integerFromEnv('PORT', env.PORT) };
+  const http: Json = {};
+  if (env.PORT !== undefined) http.port = integerFromEnv('PORT', env.PORT);
+  if (env.ADMIN_PORT) http.adminPort = integerFromEnv('ADMIN_PORT', env.ADMIN_PORT);
+  if (env.ADMIN_HOST) http.adminHost = env.ADMIN_HOST;
+  if (Object.keys(http).length > 0) fromEnv.http = http;
   const role = roleFromArgv(options.argv ?? []) ?? env.ROLE;
   if (role !== undefined) fromEnv.role = role;
   if (env.DATABASE_URL) fromEnv.database = { url: env.DATABASE_URL };

@@ -41,7 +41,13 @@ export const configSchema = z
     http: z
       .object({
         port: z.number().int().min(0).max(65535),
+        /** ADMIN_PORT: admin API, ops page and /metrics on a listener of their own; unset, on `port`. */
+        adminPort: z.number().int().min(0).max(65535).optional(),
+        /** ADMIN_HOST: the admin listener's address, loopback unless told. */
+        adminHost: z.string().min(1),
         bodyLimitBytes: z.number().int().positive(),
+        /** Requests per second per API key (creates and reads); more answer 429 RATE_LIMITED. */
+        rateLimitPerKeyPerSecond: z.number().int().positive(),
       })
       .strict(),
     database: z

@@ -3,8 +3,11 @@ import type { Broker } from '../infra/broker';
 import type { Database } from '../infra/database';
 import type { Metrics } from './metrics';
 
-/** /healthz (alive), /readyz (database and broker answer), /metrics (Prometheus text). */
-export function createOpsRoutes(deps: { db: Database; broker: Broker; metrics: Metrics }): Router {
+/**
+ * /healthz (alive) and /readyz (database and broker answer). With `details` false (the public
+ * listener when the admin side has its own), /readyz says only ready or not.
+ */
+export function createHealthRoutes(deps: { db: Database; broker: Broker; details: boolean }): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -22,12 +25,23 @@ export function createOpsRoutes(deps: { db: Database; broker: Broker; metrics: M
     }
     checks.broker = deps.broker.connected ? 'ok' : 'failed: not connected';
     const ready = Object.values(checks).every((c) => c === 'ok');
+    if (!deps.details) {
+      if (ready) res.json({ status: 'ready' });
+      else res.status(503).json({ error: { code: 'UNAVAILABLE', message: 'not ready' } });
+      return;
+    }
     if (ready) {
       res.json({ status: 'ready', checks });
     } else {
       res.status(503).json({ error: { code: 'UNAVAILABLE', message: 'not ready', details: Object.entries(checks).filter(([, v]) => v !== 'ok').map(([path, message]) => ({ path, message })) } });
     }
   });
+  return router;
+}
+
+/** /metrics: Prometheus text, on the admin side. */
+export function createMetricsRoutes(deps: { db: Database; broker: Broker; metrics: Metrics }): Router {
+  const router = Router();
   router.get('/metrics', async (_req, res) => {
     deps.metrics.brokerConnected.set(deps.broker.connected ? 1 : 0);
     try {

@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
 import { Router, type Request } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import { AppError } from '../shared/errors';
 import { mayActFor, type MerchantsService, type Principal } from '../merchants/merchants-service';
 import type { RawBodyRequest } from '../shared/http';
 import type { Logger } from '../shared/logger';
@@ -12,12 +15,25 @@ import type { PaymentsService } from './payments-service';
  * POST /v1/payments and GET /v1/payments/:id with a merchant's API key; POST
  * /v1/payments/:id/callback signed by the channel (DESIGN section 4).
  */
-export function createPaymentsRoutes(deps: { service: PaymentsService; merchants: MerchantsService; logger: Logger; metrics: Metrics }): Router {
+export function createPaymentsRoutes(deps: { service: PaymentsService; merchants: MerchantsService; logger: Logger; metrics: Metrics; perKeyPerSecond: number }): Router {
   const { service, merchants, logger, metrics } = deps;
   const router = Router();
   const principalOf = (req: Request): Promise<Principal> => merchants.authenticate(req.header('authorization'));
+  // Per API key, per process (each api replica counts its own); nginx limits per client address.
+  const perKey = rateLimit({
+    windowMs: 1000,
+    limit: deps.perKeyPerSecond,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    skip: (req) => !req.header('authorization'),
+    keyGenerator: (req) => createHash('sha256').update(req.header('authorization') ?? '').digest('base64url'),
+    handler: (_req, res, next) => {
+      res.setHeader('Retry-After', '1');
+      next(new AppError('RATE_LIMITED', `more than ${deps.perKeyPerSecond} requests per second with this key; retry after 1 s`, 429));
+    },
+  });
 
-  router.post('/v1/payments', async (req, res) => {
+  router.post('/v1/payments', perKey, async (req, res) => {
     const principal = await principalOf(req);
     const request = parseOrThrow(createPaymentSchema, req.body);
     const merchant = await merchants.merchantFor(principal, request.merchantId);
@@ -29,9 +45,9 @@ export function createPaymentsRoutes(deps: { service: PaymentsService; merchants
     res.status(created ? 201 : 200).json(toResource(payment));
   });
 
-  router.get('/v1/payments/:id', async (req, res) => {
+  router.get('/v1/payments/:id', perKey, async (req, res) => {
     const principal = await principalOf(req);
-    res.json(toResource(await service.get(req.params.id, (merchantId) => mayActFor(principal, merchantId))));
+    res.json(toResource(await service.get(String(req.params.id), (merchantId) => mayActFor(principal, merchantId))));
   });
 
   router.post('/v1/payments/:id/callback', async (req, res) => {

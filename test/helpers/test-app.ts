@@ -26,6 +26,8 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
 export interface TestApp {
   app: App;
   baseUrl: string;
+  /** The admin listener's URL when the config sets http.adminPort. */
+  adminUrl?: string;
   logs: string[];
   stop(): Promise<void>;
 }
@@ -37,10 +39,11 @@ export async function startTestApp(config: Config, overrides: AppOverrides = {})
   stream.on('data', (chunk: Buffer) => logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
   const logger = overrides.logger ?? createLogger({ level: 'debug', stream });
   const app = createApp(config, { ...overrides, logger });
-  const { port } = await app.start();
+  const { port, adminPort } = await app.start();
   return {
     app,
     baseUrl: `http://127.0.0.1:${port ?? 0}`,
+    adminUrl: adminPort === undefined ? undefined : `http://127.0.0.1:${adminPort}`,
     logs,
     stop: () => app.stop('test finished'),
   };
