@@ -16,6 +16,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 npm run --silent build
 if [ "$#" -gt 0 ]; then exec npx jest "$@"; fi
 npx jest --testPathIgnorePatterns '/test/fault/' '/test/bench/'
+# The partition test cuts a cluster node off with iptables (on loopback only).
+command -v iptables >/dev/null || { apt-get install -y iptables >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y iptables >/dev/null; }; }
 npx jest --runInBand test/fault
 npx jest --runInBand test/bench
 # A short chaos soak: workers, apis, RabbitMQ and MariaDB killed on a seeded schedule under load.
