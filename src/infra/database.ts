@@ -9,6 +9,14 @@ type Session = { query: (sql: string, cb: (err: Error | null, rows?: Array<Recor
 
 /** Per pool: the auto-increment step every session reported, or 'no' (see consecutiveIdStep). */
 const sessionIdSteps = new WeakMap<Database, Set<number | 'no'>>();
+/** The pools that allow multi-statement queries: only these may run transactionInRounds. */
+const multiStatementPools = new WeakSet<Database>();
+
+/**
+ * Every session's SQL mode, pinned: strict, and without NO_BACKSLASH_ESCAPES, which the driver's
+ * escaping assumes absent (with it, a backslash in a value would end the string early).
+ */
+const SQL_MODE = 'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION';
 
 /**
  * The step between the ids one multi-row INSERT gets, if the server promises them consecutive:
@@ -27,8 +35,10 @@ export function consecutiveIdStep(db: Database): number | undefined {
 /**
  * Creates the knex pool and registers its close. Times are UTC with milliseconds.
  * `sessionSetup` runs on every new connection first (tests use it to vary session variables).
+ * `multipleStatements` is for the one pool transactionInRounds uses: every other pool refuses a
+ * stacked statement outright, whatever reaches it.
  */
-export function createDatabase(deps: { config: Config; shutdown?: ShutdownRegistry; poolMax?: number; sessionSetup?: string }): Database {
+export function createDatabase(deps: { config: Config; shutdown?: ShutdownRegistry; poolMax?: number; sessionSetup?: string; multipleStatements?: boolean }): Database {
   const idSteps = new Set<number | 'no'>();
   const db = knex({
     client: 'mysql2',
@@ -37,21 +47,28 @@ export function createDatabase(deps: { config: Config; shutdown?: ShutdownRegist
       timezone: 'Z',
       supportBigNumbers: true,
       dateStrings: false,
-      // For transactionInRounds. Every statement is built by knex with bound values, which the
+      charset: 'UTF8MB4_UNICODE_CI',
+      // Only the rounds pool. Every statement is built by knex with bound values, which the
       // driver escapes, so no text from a request ever reaches the server as SQL.
-      multipleStatements: true,
+      multipleStatements: deps.multipleStatements ?? false,
     } as Knex.MySql2ConnectionConfig,
+    // A failed query's error names the SQL, never the bound values (keys' hashes, sealed secrets).
+    compileSqlOnError: false,
     pool: {
       min: 0,
       max: deps.poolMax ?? deps.config.database.poolMax,
       afterCreate: (conn: Session, done: (err: Error | null, conn: unknown) => void) => {
-        const statements = [...(deps.sessionSetup ? [deps.sessionSetup] : []), "SET time_zone = '+00:00'"];
+        const statements = [...(deps.sessionSetup ? [deps.sessionSetup] : []), "SET time_zone = '+00:00'", `SET SESSION sql_mode = '${SQL_MODE}'`];
         const next = (err: Error | null): void => {
           if (err) return done(err, conn);
           const sql = statements.shift();
           if (sql) return conn.query(sql, next);
-          conn.query('SELECT @@innodb_autoinc_lock_mode AS mode, @@auto_increment_increment AS step', (probeErr, rows) => {
+          conn.query('SELECT @@innodb_autoinc_lock_mode AS mode, @@auto_increment_increment AS step, @@character_set_client AS client, @@character_set_connection AS connection', (probeErr, rows) => {
             const row = rows?.[0];
+            // A session that does not speak utf8mb4 would mangle (or mis-escape) what it is sent.
+            if (!probeErr && (row?.client !== 'utf8mb4' || row?.connection !== 'utf8mb4')) {
+              return done(new Error(`the database session's character set is ${String(row?.client)}/${String(row?.connection)}, not utf8mb4`), conn);
+            }
             idSteps.add(!probeErr && row && Number(row.mode) <= 1 ? Number(row.step) : 'no');
             done(null, conn);
           });
@@ -62,6 +79,7 @@ export function createDatabase(deps: { config: Config; shutdown?: ShutdownRegist
     acquireConnectionTimeout: 10000,
   });
   sessionIdSteps.set(db, idSteps);
+  if (deps.multipleStatements) multiStatementPools.add(db);
   deps.shutdown?.register('database pool', () => db.destroy());
   return db;
 }
@@ -74,7 +92,10 @@ export async function migrateLatest(db: Database): Promise<string[]> {
 /** What a round sends: knex queries, compiled to SQL and bound values, never run by knex. */
 export type RoundQuery = Knex.QueryBuilder | Knex.Raw;
 /** Sends queries as one round trip and answers the driver's result for each, in order. */
-export type SendRound = (queries: RoundQuery[], options?: { commit: true }) => Promise<unknown[]>;
+export type SendRound = ((queries: RoundQuery[], options?: { commit: true }) => Promise<unknown[]>) & {
+  /** The pool whose connection runs the rounds (its sessions' settings, e.g. consecutiveIdStep). */
+  readonly pool: Database;
+};
 
 type PooledConnection = {
   query: (options: { sql: string; values: unknown[] }, cb: (err: Error | null, results?: unknown) => void) => void;
@@ -92,12 +113,13 @@ type PooledConnection = {
  * after its commit round leaves the transaction committed.
  */
 export async function transactionInRounds<T>(db: Database, work: (send: SendRound) => Promise<T>): Promise<T> {
+  if (!multiStatementPools.has(db)) throw new Error('transactionInRounds needs the pool created with multipleStatements');
   const conn = (await db.client.acquireConnection()) as PooledConnection;
   const query = (sql: string, values: unknown[]): Promise<unknown> =>
     new Promise((resolve, reject) => conn.query({ sql, values }, (err, results) => (err ? reject(err) : resolve(results))));
   let open = false;
   let committed = false;
-  const send: SendRound = async (queries, options) => {
+  const send = (async (queries: RoundQuery[], options?: { commit: true }) => {
     if (committed) throw new Error('transactionInRounds: the transaction has already committed');
     const compiled = queries.map((q) => q.toSQL().toNative());
     // Results are matched to queries by position: one statement per query, none empty.
@@ -111,7 +133,8 @@ export async function transactionInRounds<T>(db: Database, work: (send: SendRoun
     const all = statements.length === 1 ? [results] : (results as unknown[]);
     if (all.length !== statements.length) throw new Error(`transactionInRounds: ${statements.length} statements gave ${all.length} results`);
     return all.slice(skip, skip + queries.length);
-  };
+  }) as SendRound;
+  Object.defineProperty(send, 'pool', { value: db });
   try {
     const value = await work(send);
     if (!committed) throw new Error('transactionInRounds: the work returned without a send that commits');

@@ -109,7 +109,7 @@ export function createPaymentsRepository(deps: {
      * unique public id in the same round.
      */
     async insertMany(send: SendRound, payments: NewPayment[]): Promise<number[]> {
-      const step = payments.length === 1 ? 1 : deps.assumeInterleavedIds ? undefined : consecutiveIdStep(db);
+      const step = payments.length === 1 ? 1 : deps.assumeInterleavedIds ? undefined : consecutiveIdStep(send.pool);
       const insert = db('payments').insert(payments.map((p) => ({ ...p, updated_at: p.created_at })));
       if (step !== undefined) {
         const [inserted] = await send([insert]);

@@ -75,6 +75,8 @@ function isDuplicateKey(err: unknown): boolean {
 export function createPaymentsService(deps: {
   config: Config;
   db: Database;
+  /** The pool that allows multi-statement queries, for the create transaction's rounds. */
+  roundsDb: Database;
   repository: PaymentsRepository;
   transitions: PaymentTransitions;
   outbox: Outbox;
@@ -98,7 +100,7 @@ export function createPaymentsService(deps: {
    * after commit.
    */
   async function insertAll(items: NewCreate[]): Promise<{ payments: PaymentRow[]; timers: PendingOutboxMessage }> {
-    const { ids, timers } = await transactionInRounds(db, async (send) => {
+    const { ids, timers } = await transactionInRounds(deps.roundsDb, async (send) => {
       const newIds = await repository.insertMany(
         send,
         items.map((i) => i.row),

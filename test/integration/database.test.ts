@@ -14,8 +14,8 @@ describe('database: a transaction in rounds', () => {
 
   // One connection: every test reuses the session the one before it left behind.
   beforeAll(() => {
-    db = createDatabase({ config, poolMax: 1 });
-    other = createDatabase({ config, poolMax: 1 });
+    db = createDatabase({ config, multipleStatements: true, poolMax: 1 });
+    other = createDatabase({ config, multipleStatements: true, poolMax: 1 });
   });
   afterAll(async () => {
     await db('payments').where({ merchant_id: merchant }).delete();
@@ -58,7 +58,7 @@ describe('database: a transaction in rounds', () => {
 
   it('when a round waits too long for a row lock, then the lock-wait timeout (1205) comes back and the earlier round is undone too', async () => {
     // 1205 undoes only the statement in InnoDB: the rollback of the rest is ours.
-    const impatient = createDatabase({ config, poolMax: 1, sessionSetup: 'SET SESSION innodb_lock_wait_timeout = 1' });
+    const impatient = createDatabase({ config, multipleStatements: true, poolMax: 1, sessionSetup: 'SET SESSION innodb_lock_wait_timeout = 1' });
     const locked = payment('lock-held');
     await db('payments').insert(locked);
     let release!: () => void;
@@ -137,5 +137,46 @@ describe('database: a transaction in rounds', () => {
     await expect(transactionInRounds(db, (send) => send([db.raw('SELECT 1; SELECT 2')], { commit: true }))).rejects.toThrow(/one non-empty statement/);
     expect(await ordersOf('refused-')).toEqual(['refused-1']);
     expect(await inTransaction()).toBe(0);
+  });
+});
+
+describe('the pools\' session settings', () => {
+  const config = testConfig();
+  let plain: Knex;
+  let rounds: Knex;
+  beforeAll(() => {
+    plain = createDatabase({ config, poolMax: 1 });
+    rounds = createDatabase({ config, poolMax: 1, multipleStatements: true });
+  });
+  afterAll(async () => {
+    await plain.destroy();
+    await rounds.destroy();
+  });
+
+  it('when a query stacks a second statement on the ordinary pool, then the server refuses it, and transactionInRounds refuses that pool', async () => {
+    await expect(plain.raw('SELECT 1; SELECT 2')).rejects.toMatchObject({ code: 'ER_PARSE_ERROR' });
+    await expect(transactionInRounds(plain, async (send) => send([plain.raw('SELECT 1')], { commit: true }))).rejects.toThrow(/multipleStatements/);
+  });
+
+  it('when a value carries SQL, then it is stored as text, on either pool', async () => {
+    const hostile = "x'; DROP TABLE payments; -- \\' \" `";
+    const [row] = (await plain.raw('SELECT ? AS v', [hostile])) as unknown as [Array<{ v: string }>];
+    expect(row[0]?.v).toBe(hostile);
+    const [res] = await transactionInRounds(rounds, async (send) => send([rounds.raw('SELECT ? AS v', [hostile])], { commit: true }));
+    expect((res as Array<{ v: string }>)[0]?.v).toBe(hostile);
+  });
+
+  it('when a session starts, then its sql_mode is pinned without NO_BACKSLASH_ESCAPES and it speaks utf8mb4', async () => {
+    for (const pool of [plain, rounds]) {
+      const [rows] = (await pool.raw('SELECT @@SESSION.sql_mode AS mode, @@character_set_client AS client, @@character_set_connection AS conn')) as unknown as [Array<{ mode: string; client: string; conn: string }>];
+      expect(rows[0]?.mode).toBe('STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION');
+      expect([rows[0]?.client, rows[0]?.conn]).toEqual(['utf8mb4', 'utf8mb4']);
+    }
+  });
+
+  it('when a query fails, then its error names the SQL but no bound value', async () => {
+    const secret = 'sealed-secret-that-must-not-be-logged';
+    const err = (await plain('no_such_table').where({ v: secret }).select('*').catch((e: Error) => e)) as Error;
+    expect(err.message).not.toContain(secret);
   });
 });

@@ -13,9 +13,9 @@ describe('payments repository: ids of a multi-row insert', () => {
   let spaced: Knex;
 
   beforeAll(() => {
-    db = createDatabase({ config, poolMax: 2 });
+    db = createDatabase({ config, multipleStatements: true, poolMax: 2 });
     // auto_increment_increment is a session variable: a pool whose sessions step by 3.
-    spaced = createDatabase({ config, poolMax: 1, sessionSetup: 'SET SESSION auto_increment_increment = 3' });
+    spaced = createDatabase({ config, multipleStatements: true, poolMax: 1, sessionSetup: 'SET SESSION auto_increment_increment = 3' });
   });
   afterAll(async () => {
     await db('payments').where({ merchant_id: merchant }).delete();
@@ -53,7 +53,7 @@ describe('payments repository: ids of a multi-row insert', () => {
     // A sequence makes the sessions alternate between steps 1 and 2, deterministically.
     const sequence = `ids_step_seq_${process.pid}`;
     await db.raw(`CREATE SEQUENCE IF NOT EXISTS ${sequence}`);
-    const mixed = createDatabase({ config, poolMax: 2, sessionSetup: `SET SESSION auto_increment_increment = 1 + MOD(NEXTVAL(${sequence}), 2)` });
+    const mixed = createDatabase({ config, multipleStatements: true, poolMax: 2, sessionSetup: `SET SESSION auto_increment_increment = 1 + MOD(NEXTVAL(${sequence}), 2)` });
     try {
       // Two transactions open at once: two sessions, one of each step.
       let release!: () => void;

@@ -387,3 +387,21 @@ describe('safe defaults: NODE_ENV unset means production', () => {
     expect(result.stderr).toMatch(/NODE_ENV is unset, which means production/);
   });
 });
+
+describe('identifiers compare case-sensitively', () => {
+  const config = testConfig();
+  const suite = useTestApp(config);
+
+  it('when two orders differ only in case, then they are two payments, and a payment id in another case is not found', async () => {
+    const shop = await registerMerchant(suite.t.baseUrl);
+    const upper = await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody({ orderId: 'Case-Order-1' }), shop.auth);
+    const lower = await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody({ orderId: 'case-order-1' }), shop.auth);
+    expect([upper.status, lower.status]).toEqual([201, 201]);
+    expect(upper.body.id).not.toBe(lower.body.id);
+    const id = upper.body.id as string;
+    const flipped = `pay_${[...id.slice(4)].map((c) => (c === c.toUpperCase() ? c.toLowerCase() : c.toUpperCase())).join('')}`;
+    expect(flipped).not.toBe(id);
+    expect((await request(suite.t.baseUrl, 'GET', `/v1/payments/${flipped}`, undefined, shop.auth)).status).toBe(404);
+    expect((await request(suite.t.baseUrl, 'GET', `/v1/payments/${id}`, undefined, shop.auth)).status).toBe(200);
+  });
+});
