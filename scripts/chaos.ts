@@ -40,6 +40,7 @@ const SETTLE_SEC = arg('settle', 240);
 const APIS = 2;
 const WORKERS = 2;
 const NGINX = `http://127.0.0.1:${process.env.NGINX_PORT ?? 8080}`;
+const NGINX_ADMIN = `http://127.0.0.1:${process.env.NGINX_ADMIN_PORT ?? Number(process.env.NGINX_PORT ?? 8080) + 1}`;
 const ADMIN_TOKEN = 'chaos-admin-token-0123456789abcdef0123';
 /** The same environment on every `stack.sh up`, or it restarts the apps that still run. */
 const STACK_ENV = { ...process.env, NODE_ENV: 'development', ADMIN_TOKEN, LOG_LEVEL: 'warn' };
@@ -166,7 +167,7 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => merchant.listen(0, '127.0.0.1', r));
   const merchantId = `chaos_${SEED}_${randomUUID().slice(0, 6)}`;
   const registered = await withRetries(() =>
-    call('POST', `${NGINX}/v1/admin/merchants`, { merchantId, name: 'Chaos shop', notifyUrl: `http://127.0.0.1:${(merchant.address() as AddressInfo).port}/notify` }, { authorization: `Bearer ${ADMIN_TOKEN}` }),
+    call('POST', `${NGINX_ADMIN}/v1/admin/merchants`, { merchantId, name: 'Chaos shop', notifyUrl: `http://127.0.0.1:${(merchant.address() as AddressInfo).port}/notify` }, { authorization: `Bearer ${ADMIN_TOKEN}` }),
   );
   if (registered.status !== 201) throw new Error(`registering the merchant answered ${registered.status}`);
   const auth = { authorization: `Bearer ${registered.body.apiKey.key as string}` };

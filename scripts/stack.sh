@@ -101,10 +101,14 @@ LOCK_FILE="$STACK_DIR/.lock"
 # app processes, nginx, cluster
 CALLER_PWD="$PWD"
 API_BASE_PORT="${API_BASE_PORT:-3001}"
+# Each api replica's ADMIN_PORT (admin API, ops page, /metrics; loopback): 3301, 3302, ...
+API_ADMIN_BASE_PORT="${API_ADMIN_BASE_PORT:-3301}"
 WORKER_BASE_PORT="${WORKER_BASE_PORT:-3101}"
 SIMULATOR_PORT="${SIMULATOR_PORT:-4000}"
 NGINX_HOST="${NGINX_HOST:-127.0.0.1}"
 NGINX_PORT="${NGINX_PORT:-8080}"
+# nginx's admin listener, always on loopback: the replicas' admin side
+NGINX_ADMIN_PORT="${NGINX_ADMIN_PORT:-$(( NGINX_PORT + 1 ))}"
 NGINX_WORKER_PROCESSES="${NGINX_WORKER_PROCESSES:-1}"
 APP_START_TIMEOUT="${APP_START_TIMEOUT:-60}"
 APP_STOP_TIMEOUT="${APP_STOP_TIMEOUT:-25}"
@@ -206,7 +210,7 @@ validate_settings() {
   done
   [[ "$DB_PASSWORD" != *"'"* && "$DB_PASSWORD" != *'\'* ]] || die "DB_PASSWORD must not contain quotes or backslashes"
   for v in RABBITMQ_PORT RABBITMQ_MGMT_PORT RABBITMQ_PROMETHEUS_PORT RABBITMQ_DIST_PORT ERL_EPMD_PORT MARIADB_PORT \
-           API_BASE_PORT WORKER_BASE_PORT SIMULATOR_PORT NGINX_PORT CLUSTER_AMQP_BASE_PORT CLUSTER_MGMT_BASE_PORT \
+           API_BASE_PORT API_ADMIN_BASE_PORT WORKER_BASE_PORT SIMULATOR_PORT NGINX_PORT NGINX_ADMIN_PORT CLUSTER_AMQP_BASE_PORT CLUSTER_MGMT_BASE_PORT \
            CLUSTER_PROMETHEUS_BASE_PORT CLUSTER_DIST_BASE_PORT; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a port number (got '${!v}')"
   done
@@ -701,7 +705,7 @@ start_app() {
     die "port $port (for $name) is taken by a process this script did not start; free it, or set $knob"
   fi
   case "$kind" in
-    api) launch=(env "${APP_ENV[@]}" PORT="$port" "$NODE_BIN" dist/main.js --role api) ;;
+    api) launch=(env "${APP_ENV[@]}" PORT="$port" ADMIN_PORT="$(( port - API_BASE_PORT + API_ADMIN_BASE_PORT ))" "$NODE_BIN" dist/main.js --role api) ;;
     worker) launch=(env "${APP_ENV[@]}" PORT="$port" "$NODE_BIN" dist/main.js --role worker) ;;
     simulator) launch=(env SIMULATOR_PORT="$port" "$NODE_BIN" dist/simulator/simulator-main.js) ;;
     *) die "unknown app kind $kind" ;;
@@ -929,9 +933,12 @@ start_nginx() {
   local ups=() p pid bin
   bin="$(find_bin nginx)" || die "nginx is not installed"
   mkdir -p "$NGINX_DIR/run" "$NGINX_DIR/logs" "$NGINX_DIR/tmp"
-  for p in "$@"; do ups+=(--upstream "127.0.0.1:$p"); done
-  bash "$REPO_ROOT/nginx/render.sh" --prefix "$NGINX_DIR" --listen "$NGINX_HOST:$NGINX_PORT" \
-    --worker-processes "$NGINX_WORKER_PROCESSES" "${ups[@]}" -o "$NGINX_CONF.new" || die "rendering the nginx config failed"
+  for p in "$@"; do ups+=(--upstream "127.0.0.1:$p" --admin-upstream "127.0.0.1:$(( p - API_BASE_PORT + API_ADMIN_BASE_PORT ))"); done
+  local limits=()
+  [ -z "${NGINX_CREATE_RATE:-}" ] || limits+=(--create-rate "$NGINX_CREATE_RATE")
+  [ -z "${NGINX_CALLBACK_RATE:-}" ] || limits+=(--callback-rate "$NGINX_CALLBACK_RATE")
+  bash "$REPO_ROOT/nginx/render.sh" --prefix "$NGINX_DIR" --listen "$NGINX_HOST:$NGINX_PORT" --admin-listen "127.0.0.1:$NGINX_ADMIN_PORT" \
+    --worker-processes "$NGINX_WORKER_PROCESSES" "${ups[@]}" ${limits[@]+"${limits[@]}"} -o "$NGINX_CONF.new" || die "rendering the nginx config failed"
   if ! "$bin" -t -q -p "$NGINX_DIR/" -c "$NGINX_CONF.new" >"$NGINX_DIR/logs/config-test.log" 2>&1; then
     cat "$NGINX_DIR/logs/config-test.log" >&2
     die "nginx -t rejected $NGINX_CONF.new"
@@ -1263,7 +1270,8 @@ EOF
     status_apps | sed 's/^/  /'
     status_nginx | sed 's/^/  /'
     if is_our_nginx "$(read_pid "$NGINX_PIDFILE")"; then
-      echo "  entry point         http://$NGINX_HOST:$NGINX_PORT  (e.g. POST /v1/payments; X-Upstream-Addr tells the replica)"
+      echo "  entry point         http://$NGINX_HOST:$NGINX_PORT  (payments, callbacks, health)"
+      echo "  admin               http://127.0.0.1:$NGINX_ADMIN_PORT  (admin API, /ops, /metrics; X-Upstream-Addr tells the replica)"
     fi
   fi
 }

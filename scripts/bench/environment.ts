@@ -19,6 +19,10 @@ export const RABBITMQ_PROMETHEUS = `http://127.0.0.1:${process.env.RABBITMQ_PROM
 export const NGINX_URL = `http://127.0.0.1:${process.env.NGINX_PORT ?? 8080}`;
 export const WORKER_BASE_PORT = Number(process.env.WORKER_BASE_PORT ?? 3101);
 export const API_BASE_PORT = Number(process.env.API_BASE_PORT ?? 3001);
+/** The api replicas' ADMIN_PORT (scripts/stack.sh): their /metrics and admin API. */
+export const API_ADMIN_BASE_PORT = Number(process.env.API_ADMIN_BASE_PORT ?? 3301);
+/** nginx's admin listener (loopback). */
+export const NGINX_ADMIN_URL = `http://127.0.0.1:${process.env.NGINX_ADMIN_PORT ?? Number(process.env.NGINX_PORT ?? 8080) + 1}`;
 
 export function mariadbSocket(): string {
   return path.join(STACK_DIR, 'mariadb', 'mysqld.sock');
@@ -155,11 +159,11 @@ function notificationSink(): Promise<string> {
 }
 
 /**
- * Registers a merchant through nginx's admin route and answers the headers its creates carry
+ * Registers a merchant through nginx's admin listener and answers the headers its creates carry
  * (the load acts as a checkout with that merchant's API key).
  */
 export async function benchMerchant(merchantId: string): Promise<Record<string, string>> {
-  const res = await fetch(`${NGINX_URL}/v1/admin/merchants`, {
+  const res = await fetch(`${NGINX_ADMIN_URL}/v1/admin/merchants`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_ADMIN_TOKEN}` },
     body: JSON.stringify({ merchantId, name: 'Bench shop', notifyUrl: await notificationSink() }),
@@ -228,7 +232,7 @@ export function stackCpuMs(): StackCpu {
  * which would pick one replica); one that does not answer gives ''.
  */
 export async function scrapeMetrics(kind: 'api' | 'worker', count: number): Promise<string[]> {
-  const base = kind === 'api' ? API_BASE_PORT : WORKER_BASE_PORT;
+  const base = kind === 'api' ? API_ADMIN_BASE_PORT : WORKER_BASE_PORT;
   return Promise.all(Array.from({ length: count }, (_, i) => httpText(`http://127.0.0.1:${base + i}/metrics`).catch(() => '')));
 }
 

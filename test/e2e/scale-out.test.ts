@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { deepMerge } from '../../src/config/config-loader';
-import { createPayment, paymentBody, request, sendCallback, txId } from '../helpers/api';
+import { createPayment, paymentBody, request, sendCallback, txId, useAdminUrl } from '../helpers/api';
 import { openTestDatabase } from '../helpers/fixtures';
 import { deleteTestTopology, TEST_ADMIN_TOKEN, testConfig } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
@@ -23,6 +23,24 @@ import { waitFor } from '../helpers/wait';
 const root = path.resolve(__dirname, '..', '..');
 const stackDir = process.env.STACK_DIR ? path.resolve(process.env.STACK_DIR) : path.join(root, '.stack');
 const nginxUrl = `http://127.0.0.1:${process.env.NGINX_PORT ?? 8080}`;
+const nginxAdminUrl = `http://127.0.0.1:${process.env.NGINX_ADMIN_PORT ?? Number(process.env.NGINX_PORT ?? 8080) + 1}`;
+useAdminUrl(nginxUrl, nginxAdminUrl);
+
+/** Which replica nginx sent each request to, from its JSON access log, by request id prefix. */
+function upstreamsByRequest(prefix: string): Map<string, string> {
+  const lines = readFileSync(path.join(stackDir, 'nginx', 'logs', 'access.log'), 'utf8').split('\n');
+  const out = new Map<string, string>();
+  for (const line of lines) {
+    if (!line.includes(`"request_id":"${prefix}`)) continue;
+    try {
+      const entry = JSON.parse(line) as { request_id: string; upstream_addr: string };
+      out.set(entry.request_id, entry.upstream_addr);
+    } catch {
+      // a line being written
+    }
+  }
+  return out;
+}
 const simulatorUrl = `http://127.0.0.1:${process.env.SIMULATOR_PORT ?? 4000}`;
 const FINAL = ['PAID', 'FAILED', 'CLOSED', 'PAID_AFTER_CLOSE'];
 
@@ -118,12 +136,11 @@ describe('scale-out through nginx: 3 api replicas and 2 workers as separate proc
       expect(res.status).toBe(204);
     }
 
-    const replicas = new Map<string, number>();
     const created = await pool(bodies, 16, async (body, i) => {
-      const res = await createPayment(nginxUrl, body);
+      const res = await createPayment(nginxUrl, body, { 'x-request-id': `${run}-c-${i}` });
       expect(res.status).toBe(201);
-      const upstream = res.headers.get('x-upstream-addr') ?? 'none';
-      replicas.set(upstream, (replicas.get(upstream) ?? 0) + 1);
+      // Public answers do not say which replica served them (no X-Upstream-Addr).
+      expect(res.headers.get('x-upstream-addr')).toBeNull();
       if (i % 10 === 1) {
         const cb = await sendCallback(nginxUrl, res.body.id, { result: 'SUCCESS', transactionId: txId(`tx-${i}`), paidAmount: body.amount });
         expect(cb.status).toBe(200);
@@ -132,7 +149,14 @@ describe('scale-out through nginx: 3 api replicas and 2 workers as separate proc
     });
     expect(new Set(created.map((p) => p.id)).size).toBe(1000);
 
-    // All three replicas served a fair share (round robin; no retries while all are healthy).
+    // All three replicas served a fair share (round robin; no retries while all are healthy),
+    // as nginx's access log tells.
+    const replicas = new Map<string, number>();
+    const upstreams = await waitFor('nginx to log the 1,000 creates', () => {
+      const seen = upstreamsByRequest(`${run}-c-`);
+      return seen.size === 1000 ? seen : undefined;
+    }, 10000, 100);
+    for (const upstream of upstreams.values()) replicas.set(upstream, (replicas.get(upstream) ?? 0) + 1);
     expect([...replicas.keys()].sort()).toEqual(['127.0.0.1:3001', '127.0.0.1:3002', '127.0.0.1:3003']);
     for (const n of replicas.values()) expect(n).toBeGreaterThan(200);
 
@@ -196,10 +220,11 @@ describe('scale-out through nginx: 3 api replicas and 2 workers as separate proc
     const out = stack('up', '--api', '3', '--workers', '2');
     expect(out).toMatch(/api-2: started/);
     const seen = new Set<string>();
+    // nginx's admin listener names the replica (their ADMIN_PORTs, 3301..3303).
     await waitFor('all three replicas to answer through nginx', async () => {
-      const res = await request(nginxUrl, 'GET', '/readyz');
+      const res = await request(nginxAdminUrl, 'GET', '/readyz');
       seen.add(res.headers.get('x-upstream-addr') ?? '');
-      return seen.has('127.0.0.1:3002') && seen.size >= 3;
+      return seen.has('127.0.0.1:3302') && seen.size >= 3;
     }, 30_000, 50);
   }, 5 * 60 * 1000);
 });

@@ -70,10 +70,17 @@ export interface TestMerchant {
   auth: Record<string, string>;
 }
 
+const adminUrls = new Map<string, string>();
+/** Where the admin API of `baseUrl` is served when it has a listener of its own (nginx's, ADMIN_PORT). */
+export function useAdminUrl(baseUrl: string, adminUrl: string): void {
+  adminUrls.set(baseUrl, adminUrl);
+}
+const adminUrlOf = (baseUrl: string) => adminUrls.get(baseUrl) ?? baseUrl;
+
 /** Registers a merchant through the admin API (POST /v1/admin/merchants). */
 export async function registerMerchant(baseUrl: string, options: { merchantId?: string; notifyUrl?: string; adminToken?: string } = {}): Promise<TestMerchant> {
   const body = { merchantId: options.merchantId ?? `m_${randomUUID().slice(0, 12)}`, name: 'Test shop', notifyUrl: options.notifyUrl ?? (await notificationSink()) };
-  const res = await request(baseUrl, 'POST', '/v1/admin/merchants', body, { authorization: `Bearer ${options.adminToken ?? TEST_ADMIN_TOKEN}` });
+  const res = await request(adminUrlOf(baseUrl), 'POST', '/v1/admin/merchants', body, { authorization: `Bearer ${options.adminToken ?? TEST_ADMIN_TOKEN}` });
   if (res.status !== 201) throw new Error(`registering merchant ${body.merchantId} answered ${res.status}: ${JSON.stringify(res.body)}`);
   return { ...res.body, auth: { authorization: `Bearer ${res.body.apiKey.key}` } };
 }
@@ -107,7 +114,7 @@ const readers = new Map<string, Promise<string>>();
 function readerKey(baseUrl: string, adminToken = TEST_ADMIN_TOKEN): Promise<string> {
   let key = readers.get(baseUrl);
   if (!key) {
-    key = request(baseUrl, 'POST', '/v1/admin/api-keys', { merchants: ['*'] }, { authorization: `Bearer ${adminToken}` }).then((res) => {
+    key = request(adminUrlOf(baseUrl), 'POST', '/v1/admin/api-keys', { merchants: ['*'] }, { authorization: `Bearer ${adminToken}` }).then((res) => {
       if (res.status !== 201) throw new Error(`platform key answered ${res.status}: ${JSON.stringify(res.body)}`);
       return res.body.key as string;
     });

@@ -52,6 +52,7 @@ describe('nginx configuration', () => {
     const { conf, test } = renderAndTest('local', [
       '--prefix', prefix, '--listen', '127.0.0.1:8080', '--worker-processes', '1',
       '--upstream', '127.0.0.1:3001', '--upstream', '127.0.0.1:3002', '--upstream', '127.0.0.1:3003',
+      '--admin-listen', '127.0.0.1:8081', '--admin-upstream', '127.0.0.1:3301', '--admin-upstream', '127.0.0.1:3302', '--admin-upstream', '127.0.0.1:3303',
     ]);
     expect(test).toMatchObject({ status: 0, stderr: expect.stringContaining('test is successful') });
     expect(conf.match(/^\s*server 127\.0\.0\.1:300\d max_fails=\d+ fail_timeout=\d+s;$/gm)).toHaveLength(3);
@@ -78,7 +79,7 @@ describe('nginx configuration', () => {
     // socket (as under jest); /tmp is shared. Everything else is the compose rendering.
     const prefix = path.join(dir, 'compose');
     const { test } = renderAndTest('compose', [
-      '--compose', '--upstream', '127.0.0.1:3000', '--pid', `${prefix}/run/nginx.pid`,
+      '--compose', '--upstream', '127.0.0.1:3000', '--admin-upstream', '127.0.0.1:3100', '--pid', `${prefix}/run/nginx.pid`,
       '--temp-dir', `${prefix}/tmp`, '--access-log', `${prefix}/logs/access.log`,
     ]);
     expect(test).toMatchObject({ status: 0, stderr: expect.stringContaining('test is successful') });
@@ -102,6 +103,22 @@ describe('nginx configuration', () => {
     for (const timeout of ['proxy_connect_timeout', 'proxy_read_timeout', 'proxy_send_timeout', 'client_body_timeout']) {
       expect(template).toMatch(new RegExp(`^\\s*${timeout}\\s+\\d+s;$`, 'm'));
     }
+  });
+
+  it('forwards only payments, callbacks and health on the public listener, and the rest on a loopback admin listener', () => {
+    const [publicServer, adminServer] = template.split(/\n    server \{\n/).slice(1);
+    expect(publicServer).toMatch(/listen \{\{LISTEN\}\};/);
+    for (const route of ['location = /v1/payments {', 'location ~ ^/v1/payments/[^/]+/callback$ {', 'location /v1/payments/ {', 'location = /healthz {', 'location = /readyz {']) expect(publicServer).toContain(route);
+    expect(publicServer).toMatch(/location \/ \{\s*return 404/);
+    expect(publicServer).not.toMatch(/location[^\n]*\/(v1\/admin|ops|metrics)/);
+    expect(publicServer).not.toContain('X-Upstream-Addr');
+    expect(publicServer).toContain('limit_req zone=creates');
+    expect(publicServer).toContain('limit_req zone=callbacks');
+    expect(adminServer).toMatch(/listen \{\{ADMIN_LISTEN\}\};/);
+    expect(adminServer).toContain('proxy_pass http://compensator_admin;');
+    const compose = readFileSync(path.join(root, 'nginx', 'nginx.conf'), 'utf8');
+    expect(compose).toMatch(/^\s*listen 8081;$/m);
+    expect(compose).toMatch(/^\s*server api:3100 max_fails=\d+ fail_timeout=\d+s;$/m);
   });
 
   it('render.sh refuses values nginx would misread', () => {

@@ -1,0 +1,92 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { paymentBody, registerMerchant, request, sendCallback, TEST_ADMIN_TOKEN } from '../helpers/api';
+import { testConfig, useTestApp } from '../helpers/test-app';
+import { waitFor } from '../helpers/wait';
+
+const root = path.resolve(__dirname, '..', '..');
+const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => spawnSync(p, ['-v']).status === 0) ?? 'nginx';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * nginx as deployed (nginx/nginx.conf.template), in front of an app with ADMIN_PORT: the public
+ * listener forwards only payments, callbacks and health, the admin listener (loopback) the rest,
+ * and limit_req answers a burst with 429 and Retry-After. Low limits, so a burst is small.
+ */
+describe('nginx in front of the api: the public and the admin listener', () => {
+  const config = testConfig({ http: { adminPort: 0 } });
+  const suite = useTestApp(config);
+  let nginx: ChildProcess | undefined;
+  let dir = '';
+  let publicUrl = '';
+  let adminUrl = '';
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'pc-nginx-'));
+    for (const sub of ['run', 'logs', 'tmp']) mkdirSync(path.join(dir, sub));
+    const [pub, adm] = [await freePort(), await freePort()];
+    publicUrl = `http://127.0.0.1:${pub}`;
+    adminUrl = `http://127.0.0.1:${adm}`;
+    const upstream = new URL(suite.t.baseUrl).host;
+    const adminUpstream = new URL(suite.t.adminUrl as string).host;
+    const conf = path.join(dir, 'nginx.conf');
+    const rendered = spawnSync('bash', [path.join(root, 'nginx/render.sh'), '--prefix', dir, '--listen', `127.0.0.1:${pub}`, '--admin-listen', `127.0.0.1:${adm}`, '--upstream', upstream, '--admin-upstream', adminUpstream, '--worker-processes', '1', '--create-rate', '2', '--create-burst', '3', '--callback-rate', '2', '--callback-burst', '3', '-o', conf], { encoding: 'utf8' });
+    expect(rendered.status).toBe(0);
+    nginx = spawn(nginxBin, ['-p', `${dir}/`, '-c', conf, '-g', 'daemon off;'], { stdio: 'ignore' });
+    await waitFor('nginx to answer', async () => (await fetch(`${publicUrl}/nginx-healthz`).catch(() => undefined))?.status === 200, 10000, 50);
+  });
+  afterAll(async () => {
+    if (nginx && nginx.exitCode === null) {
+      const exited = new Promise((r) => nginx?.once('exit', r));
+      nginx.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each(['/v1/admin/parked', '/v1/admin/merchants/m_1', '/ops', '/metrics'])('when %s is asked on the public listener, then nginx answers 404 and the admin listener serves it', async (route) => {
+    const pub = await request(publicUrl, 'GET', route, undefined, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` });
+    expect(pub.status).toBe(404);
+    expect(pub.body.error.code).toBe('NOT_FOUND');
+    const adm = await request(adminUrl, 'GET', route, undefined, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` });
+    expect([200, 404]).toContain(adm.status); // 404 only for the merchant that does not exist
+    if (route !== '/v1/admin/merchants/m_1') expect(adm.status).toBe(200);
+    expect(adm.headers.get('x-upstream-addr')).toBe(new URL(suite.t.adminUrl as string).host);
+  });
+
+  it('when payments and health go through the public listener, then they work and say nothing of the upstream', async () => {
+    const shop = await registerMerchant(adminUrl);
+    const created = await request(publicUrl, 'POST', '/v1/payments', paymentBody(), shop.auth);
+    expect(created.status).toBe(201);
+    expect(created.headers.get('x-upstream-addr')).toBeNull();
+    expect(created.headers.get('x-request-id')).toBeTruthy();
+    expect((await request(publicUrl, 'GET', `/v1/payments/${created.body.id}`, undefined, shop.auth)).status).toBe(200);
+    expect((await request(publicUrl, 'GET', '/readyz')).body).toEqual({ status: 'ready' });
+    expect((await sendCallback(publicUrl, created.body.id, { result: 'FAILED' })).status).toBe(200);
+  });
+
+  it('when one address sends a burst of creates above the limit, then the excess gets 429 RATE_LIMITED with Retry-After', async () => {
+    const shop = await registerMerchant(adminUrl);
+    const burst = await Promise.all(Array.from({ length: 15 }, () => request(publicUrl, 'POST', '/v1/payments', paymentBody(), shop.auth)));
+    const limited = burst.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThanOrEqual(5);
+    for (const r of limited) {
+      expect(r.body.error.code).toBe('RATE_LIMITED');
+      expect(r.headers.get('retry-after')).toBe('1');
+    }
+    // Reads are not counted against the create limit.
+    const created = burst.find((r) => r.status === 201);
+    expect((await request(publicUrl, 'GET', `/v1/payments/${created?.body.id}`, undefined, shop.auth)).status).toBe(200);
+  });
+});
