@@ -46,7 +46,7 @@ export function createNotificationService(deps: {
   const now = deps.now ?? Date.now;
 
 /** Why a delivery did not happen; `busy` (the merchant's host has every slot taken) is no attempt. */
-  type Failure = { error: string; busy?: boolean };
+  type Failure = { error: string; busy?: boolean; notBefore?: number };
 
   /** Undefined when delivered; otherwise why not. */
   async function send(n: NotificationMessage, secrets: string[]): Promise<Failure | undefined> {
@@ -55,7 +55,7 @@ export function createNotificationService(deps: {
       const res = await deps.http.post(n.notifyUrl, body, { 'content-type': 'application/json', ...webhookHeaders(secrets, n.eventId, new Date(now()), body) }, config.notifications.timeoutMs);
       return res.status >= 200 && res.status < 300 ? undefined : { error: `merchant answered ${res.status}` };
     } catch (err) {
-      if (err instanceof OutboundError) return { error: err.message, busy: err.kind === 'busy' };
+      if (err instanceof OutboundError) return { error: err.message, busy: err.kind === 'busy', notBefore: err.retryAt };
       return { error: (err as Error).message };
     }
   }
@@ -127,7 +127,9 @@ export function createNotificationService(deps: {
         delivery.ack();
         return;
       }
-      const next = nextAttempt(config.retry.notification, n.attempt, now());
+      const scheduled = nextAttempt(config.retry.notification, n.attempt, now());
+      // An open breaker: the next attempt waits at least until the host may be called again.
+      const next = scheduled && failure.notBefore ? { ...scheduled, deadline: Math.max(scheduled.deadline, failure.notBefore) } : scheduled;
       if (next) {
         metrics.notifications.inc({ outcome: 'retry' });
         metrics.retries.inc({ purpose: 'notification', attempt: String(next.attempt) });

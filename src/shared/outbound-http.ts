@@ -36,6 +36,8 @@ export class OutboundError extends Error {
   constructor(
     readonly kind: OutboundFailure,
     message: string,
+    /** For `open`: when the host's breaker lets a call through again (epoch ms). */
+    readonly retryAt?: number,
   ) {
     super(message);
     this.name = 'OutboundError';
@@ -159,7 +161,7 @@ export function createOutboundHttp(options: {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (ipaddr.isValid(host) && !addressAllowed(host, host, options.policy)) throw new OutboundError('refused', `${host} is an address outbound calls may not reach`);
     const state = stateOf(url.host);
-    if (state.openUntil > now()) throw new OutboundError('open', `${url.host} failed ${breakerFailures} times in a row; not called until ${new Date(state.openUntil).toISOString()}`);
+    if (state.openUntil > now()) throw new OutboundError('open', `${url.host} failed ${breakerFailures} times in a row; not called until ${new Date(state.openUntil).toISOString()}`, state.openUntil);
     return state;
   }
 
