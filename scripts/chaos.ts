@@ -16,12 +16,13 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { loadConfig } from '../src/config/config-loader';
 import { createDatabase } from '../src/infra/database';
 import { signGatewayRequest } from '../src/shared/gateway-signature';
+import { portAnswers } from '../test/helpers/ports';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..');
@@ -80,20 +81,6 @@ function schedule(seed: number, durationSec: number): Fault[] {
     faults.push({ atSec: Math.round(at), target, index: 1 + Math.floor(random() * (target === 'api' ? APIS : WORKERS)), downSec: Math.round(2 + random() * 6) });
   }
   return faults;
-}
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port }, () => {
-      socket.end();
-      resolve(true);
-    });
-    socket.on('error', () => resolve(false));
-    socket.setTimeout(1000, () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
 }
 
 const stackUp = () => run('bash', [path.join(ROOT, 'scripts/stack.sh'), 'up', '--api', String(APIS), '--workers', String(WORKERS)], { env: STACK_ENV, timeout: 300_000, maxBuffer: 1 << 24 });

@@ -1,24 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { connect } from 'node:net';
 import path from 'node:path';
 import { loadConfig } from '../src/config/config-loader';
 import { createDatabase, migrateLatest } from '../src/infra/database';
+import { portAnswers } from './helpers/ports';
 
 const root = path.resolve(__dirname, '..');
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port }, () => {
-      socket.end();
-      resolve(true);
-    });
-    socket.on('error', () => resolve(false));
-    socket.setTimeout(1000, () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
 
 /**
  * Starts the local stack when it is not running (idempotent) and migrates the test database.

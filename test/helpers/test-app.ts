@@ -60,6 +60,21 @@ export async function deleteTestTopology(config: Config): Promise<void> {
   }
 }
 
+/**
+ * A plain AMQP connection of the test's own, for what the service must not do itself (deleting
+ * a queue under it, publishing poison, playing a crashing worker). Read `.conn` inside tests.
+ */
+export function useAmqpConnection(config: Config): { conn: amqp.ChannelModel } {
+  const holder = {} as { conn: amqp.ChannelModel };
+  beforeAll(async () => {
+    holder.conn = await amqp.connect(config.broker.urls[0] as string);
+  });
+  afterAll(async () => {
+    await holder.conn?.close();
+  });
+  return holder;
+}
+
 export interface TestSuite {
   /** The app, started before the suite's first test. */
   t: TestApp;

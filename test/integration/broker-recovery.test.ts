@@ -1,7 +1,6 @@
-import amqp, { type ChannelModel } from 'amqplib';
 import { createPayment, getPayment, paymentBody, request } from '../helpers/api';
 import { internalIdOf } from '../helpers/fixtures';
-import { testConfig, useTestApp } from '../helpers/test-app';
+import { testConfig, useAmqpConnection, useTestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
 
 /**
@@ -11,16 +10,10 @@ import { waitFor } from '../helpers/wait';
 describe('when the broker loses a queue under the service', () => {
   const config = testConfig();
   const suite = useTestApp(config);
-  let conn: ChannelModel;
-  beforeAll(async () => {
-    conn = await amqp.connect(config.broker.urls[0] as string);
-  });
-  afterAll(async () => {
-    await conn.close();
-  });
+  const amqpTest = useAmqpConnection(config);
 
   const deleteQueue = async (queue: string) => {
-    const ch = await conn.createChannel();
+    const ch = await amqpTest.conn.createChannel();
     await ch.deleteQueue(queue);
     await ch.close();
   };
@@ -58,7 +51,7 @@ describe('when the broker loses a queue under the service', () => {
     const created = await createPayment(suite.t.baseUrl, paymentBody({ timeoutSeconds: 1 }));
     expect(created.status).toBe(201);
     await untilClosed(created.body.id);
-    const queues = await conn.createChannel();
+    const queues = await amqpTest.conn.createChannel();
     const q = await queues.checkQueue(suite.t.app.names.compensationQueue);
     expect(q.consumerCount).toBeGreaterThanOrEqual(1);
     await queues.close();

@@ -1,8 +1,7 @@
-import amqp, { type ChannelModel } from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import { HEADERS } from '../../src/infra/broker-topology';
 import { insertPendingPayments } from '../helpers/fixtures';
-import { testConfig, useTestApp } from '../helpers/test-app';
+import { testConfig, useAmqpConnection, useTestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
 
 /**
@@ -14,18 +13,12 @@ describe('the work queues\' delivery limit', () => {
   // so the test plays the crashing worker itself.
   const config = testConfig({ role: 'api', broker: { workQueueDeliveryLimit: 2 } });
   const suite = useTestApp(config);
-  let conn: ChannelModel;
-  beforeAll(async () => {
-    conn = await amqp.connect(config.broker.urls[0] as string);
-  });
-  afterAll(async () => {
-    await conn.close();
-  });
+  const amqpTest = useAmqpConnection(config);
 
   it('when a timer is redelivered past the delivery limit, then it is dead-lettered into the parking lot with its payment id', async () => {
     const [paymentId] = await insertPendingPayments(suite.db, 1, new Date(Date.now() - 1000));
     const marker = randomUUID();
-    const ch = await conn.createChannel();
+    const ch = await amqpTest.conn.createChannel();
     const queue = suite.t.app.names.compensationQueue;
     let deliveries = 0;
     await ch.prefetch(1);
@@ -45,7 +38,7 @@ describe('the work queues\' delivery limit', () => {
     // Delivered once and redelivered up to the limit, then no more.
     expect(deliveries).toBeGreaterThanOrEqual(2);
     expect(deliveries).toBeLessThanOrEqual(3);
-    const q = await conn.createChannel();
+    const q = await amqpTest.conn.createChannel();
     expect((await q.checkQueue(queue)).messageCount).toBe(0);
     await q.close();
   });

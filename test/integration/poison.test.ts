@@ -1,8 +1,8 @@
-import amqp, { type ChannelModel } from 'amqplib';
+import type amqp from 'amqplib';
 import { randomUUID } from 'node:crypto';
 import { HEADERS } from '../../src/infra/broker-topology';
 import { insertPendingPayments } from '../helpers/fixtures';
-import { testConfig, useTestApp } from '../helpers/test-app';
+import { testConfig, useAmqpConnection, useTestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
 
 /**
@@ -12,19 +12,13 @@ import { waitFor } from '../helpers/wait';
 describe('poison messages on the compensation queue', () => {
   const config = testConfig();
   const suite = useTestApp(config);
-  let conn: ChannelModel;
-  beforeAll(async () => {
-    conn = await amqp.connect(config.broker.urls[0] as string);
-  });
-  afterAll(async () => {
-    await conn.close();
-  });
+  const amqpTest = useAmqpConnection(config);
 
   it('when a 40-day deadline, a 100 KB body and an oversized correlation id arrive with an ordinary due timer, then the three are parked and the timer settles on time', async () => {
     const marker = randomUUID();
     const [ordinary] = await insertPendingPayments(suite.db, 1, new Date(Date.now() - 500));
     const [farOff] = await insertPendingPayments(suite.db, 1, new Date(Date.now() + 40 * 86_400_000));
-    const ch = await conn.createConfirmChannel();
+    const ch = await amqpTest.conn.createConfirmChannel();
     const queue = suite.t.app.names.compensationQueue;
     const send = (body: unknown, options: amqp.Options.Publish = {}) => ch.sendToQueue(queue, Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), { persistent: true, ...options });
     const now = Date.now();
