@@ -47,7 +47,8 @@ export function createDatabase(deps: { config: Config; shutdown?: ShutdownRegist
       timezone: 'Z',
       supportBigNumbers: true,
       dateStrings: false,
-      charset: 'UTF8MB4_UNICODE_CI',
+      // A charset name, not a collation: knex also writes it into CREATE TABLE ... DEFAULT CHARACTER SET.
+      charset: 'utf8mb4',
       // Only the rounds pool. Every statement is built by knex with bound values, which the
       // driver escapes, so no text from a request ever reaches the server as SQL.
       multipleStatements: deps.multipleStatements ?? false,
