@@ -6,6 +6,7 @@
 #                                            (PORT 3001..300N) behind a real nginx on
 #                                            http://127.0.0.1:8080, and M workers (PORT 3101..,
 #                                            their ops routes); builds and migrates first
+#   scripts/stack.sh up --rabbitmq 4         ... plus a RabbitMQ 4.0 node on 127.0.0.1:5673 (scripts/rabbitmq4.sh)
 #   scripts/stack.sh up --cluster K          ... plus a K-node RabbitMQ cluster on loopback (nodes
 #                                            rabbit-1@localhost.., AMQP 5681.., management 15681..),
 #                                            independent of the single node; prints its AMQP_URL
@@ -1287,7 +1288,7 @@ count_arg() { # count_arg FLAG VALUE MAX
 }
 
 cmd_up() {
-  local t0 want_api="" want_workers="" cluster=""
+  local t0 want_api="" want_workers="" cluster="" rabbitmq4=""
   t0="$(now_ms)"
   while [ $# -gt 0 ]; do
     case "$1" in
@@ -1297,10 +1298,13 @@ cmd_up() {
       --workers=*) want_workers="$(count_arg --workers "${1#*=}" 20)"; shift ;;
       --cluster) [ $# -ge 2 ] || usage; cluster="$(count_arg --cluster "$2" "$CLUSTER_SIZE_MAX")"; shift 2 ;;
       --cluster=*) cluster="$(count_arg --cluster "${1#*=}" "$CLUSTER_SIZE_MAX")"; shift ;;
+      --rabbitmq) [ $# -ge 2 ] || usage; rabbitmq4="$2"; shift 2 ;;
+      --rabbitmq=*) rabbitmq4="${1#*=}"; shift ;;
       *) die "unknown option for up: $1" ;;
     esac
   done
   [ "$cluster" != 0 ] || die "--cluster needs at least 1 node"
+  [ -z "$rabbitmq4" ] || [ "$rabbitmq4" = 4 ] || die "--rabbitmq takes 4 (a RabbitMQ 4.x node beside the 3.10 one)"
   validate_settings
   ensure_packages
   with_lock
@@ -1308,6 +1312,8 @@ cmd_up() {
   start_rabbitmq
   start_mariadb
   [ -z "$cluster" ] || start_cluster "$cluster"
+  # RabbitMQ 4.0 from Debian 13 in a debootstrap root, on 127.0.0.1:5673 (scripts/rabbitmq4.sh).
+  [ -z "$rabbitmq4" ] || STACK_DIR="$STACK_DIR" bash "$REPO_ROOT/scripts/rabbitmq4.sh" up
   if [ -n "$want_api$want_workers" ]; then
     start_apps "$want_api" "$want_workers"
   elif [ -n "$(running_app_names)" ]; then
@@ -1325,6 +1331,9 @@ cmd_down() {
       --purge) purge=1 ;;
       --apps) apps=1 ;;
       --cluster) cluster=1 ;;
+      # The RabbitMQ 4.0 node has a life of its own (npm test's last pass runs jest, whose
+      # teardown runs a plain `down`, while it is still needed): only this stops it.
+      --rabbitmq4) STACK_DIR="$STACK_DIR" bash "$REPO_ROOT/scripts/rabbitmq4.sh" down; return 0 ;;
       *) die "unknown option for down: $a" ;;
     esac
   done
@@ -1381,8 +1390,8 @@ cmd_status() {
 
 usage() {
   cat >&2 <<EOF
-usage: $0 up [--api N] [--workers M] [--cluster K]
-       $0 down [--apps] [--cluster] [--purge]
+usage: $0 up [--api N] [--workers M] [--cluster K] [--rabbitmq 4]
+       $0 down [--apps] [--cluster] [--purge] | down --rabbitmq4
        $0 status
 EOF
   exit 2
