@@ -142,6 +142,8 @@ export function createOutbox(deps: {
       }
     },
     async relayOnce() {
+      // READ COMMITTED: the claim locks only the rows it takes, with no gap locks, so it never
+      // holds up (or deadlocks with) the creates that insert new rows behind it.
       return db.transaction(async (trx) => {
         const cutoff = new Date(Date.now() - deps.relayMinAgeMs);
         const rows: Array<{ id: number; message: string }> = await trx('outbox')
@@ -156,7 +158,7 @@ export function createOutbox(deps: {
         const published = await publishAll(rows.map((r) => ({ id: Number(r.id), messages: parseMessages(r.message) })));
         if (published.length > 0) await trx('outbox').whereIn('id', published).delete();
         return published.length;
-      });
+      }, { isolationLevel: 'read committed' });
     },
     startRelay() {
       let running: Promise<void> | undefined;

@@ -133,13 +133,29 @@ export function createPaymentsService(deps: {
     return { payments, timers };
   }
 
+  /**
+   * A deadlock or a lock-wait timeout is a normal outcome (DESIGN section 3): the transaction
+   * rolled back whole, so it is retried a bounded number of times with jitter.
+   */
+  async function insertWithLockRetry(item: NewCreate): ReturnType<typeof insertAll> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await insertAll([item]);
+      } catch (err) {
+        if (!isRetryableLockError(err) || attempt >= config.database.deadlockRetries) throw err;
+        deps.onLockRetry?.(err);
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * 2 ** attempt));
+      }
+    }
+  }
+
   /** Insert first: a repeat is rare, so it pays the duplicate-key round trip, not every create. */
   async function createOne(item: NewCreate): Promise<CreateResult & { timers?: PendingOutboxMessage }> {
     try {
       const {
         payments: [payment],
         timers,
-      } = await insertAll([item]);
+      } = await insertWithLockRetry(item);
       return { created: true, payment: payment as PaymentRow, timers };
     } catch (err) {
       // A repeat, or two identical creates racing: answer like a repeat (or 409 on another body).
