@@ -31,8 +31,10 @@
 # Environment (all optional):
 #   STACK_DIR, RABBITMQ_NODENAME (rabbit@localhost), RABBITMQ_PORT (5672),
 #   RABBITMQ_MGMT_PORT (15672), RABBITMQ_PROMETHEUS_PORT (15692), RABBITMQ_DIST_PORT (25672),
-#   ERL_EPMD_PORT (4369), MARIADB_PORT (3306), DB_NAME (compensator), DB_USER (compensator),
-#   DB_PASSWORD (compensator), RABBITMQ_START_TIMEOUT (90), MARIADB_START_TIMEOUT (60).
+#   ERL_EPMD_PORT (4369), MARIADB_PORT (3306), DB_NAME (compensator), DB_USER (compensator:
+#   the service's user, rows only), DB_PASSWORD (compensator), DB_OWNER (compensator_owner: owns
+#   the schema, runs the migrations), DB_OWNER_PASSWORD (compensator_owner),
+#   RABBITMQ_START_TIMEOUT (90), MARIADB_START_TIMEOUT (60).
 #   Apps: API_BASE_PORT (3001), WORKER_BASE_PORT (3101: a worker's PORT, for its ops routes),
 #   SIMULATOR_PORT (4000), NGINX_HOST (127.0.0.1), NGINX_PORT (8080), NGINX_WORKER_PROCESSES (1),
 #   APP_START_TIMEOUT (60), APP_STOP_TIMEOUT (25, above the app's own 15 s shutdown bound),
@@ -40,7 +42,8 @@
 #   The app processes get NODE_ENV (development), COMPENSATOR_CONFIG (config/demo.json: channels
 #   answered by the simulator on :4000), ADMIN_TOKEN (dev-admin-token-change-me-0123456789 outside
 #   production), AMQP_URL (the single node, or the cluster with --cluster), DATABASE_URL (the
-#   stack's MariaDB: $DB_NAME, or ${DB_NAME}_test when NODE_ENV=test), and inherit everything
+#   stack's MariaDB: $DB_NAME, or ${DB_NAME}_test when NODE_ENV=test), MIGRATION_DATABASE_URL
+#   (the same database as DB_OWNER; only dist/db/migrate.js uses it), and inherit everything
 #   else (CHANNEL_SECRET_<NAME>, MERCHANT_SECRETS_KEY, LOG_LEVEL, ...).
 #   Cluster: CLUSTER_AMQP_BASE_PORT (5681), CLUSTER_MGMT_BASE_PORT (15681),
 #   CLUSTER_PROMETHEUS_BASE_PORT (15781), CLUSTER_DIST_BASE_PORT (25681), CLUSTER_START_TIMEOUT (180).
@@ -75,6 +78,8 @@ MARIADB_START_TIMEOUT="${MARIADB_START_TIMEOUT:-60}"
 DB_NAME="${DB_NAME:-compensator}"
 DB_USER="${DB_USER:-compensator}"
 DB_PASSWORD="${DB_PASSWORD:-compensator}"
+DB_OWNER="${DB_OWNER:-compensator_owner}"
+DB_OWNER_PASSWORD="${DB_OWNER_PASSWORD:-compensator_owner}"
 
 RMQ_BIN=/usr/lib/rabbitmq/bin
 RMQ_ADVANCED_CONFIG="$REPO_ROOT/docker/rabbitmq/advanced.config"
@@ -126,6 +131,7 @@ CLUSTER_DIST_BASE_PORT="${CLUSTER_DIST_BASE_PORT:-25681}"
 CLUSTER_START_TIMEOUT="${CLUSTER_START_TIMEOUT:-180}"
 CLUSTER_AMQP_URL=""
 APP_DATABASE_URL=""
+APP_MIGRATION_URL=""
 NODE_BIN=""
 
 # ---------------------------------------------------------------- helpers
@@ -206,10 +212,13 @@ spawn() {
 
 validate_settings() {
   local v
-  for v in DB_NAME DB_USER; do
+  for v in DB_NAME DB_USER DB_OWNER; do
     [[ "${!v}" =~ ^[A-Za-z0-9_]+$ ]] || die "$v must match [A-Za-z0-9_]+ (got '${!v}')"
   done
-  [[ "$DB_PASSWORD" != *"'"* && "$DB_PASSWORD" != *'\'* ]] || die "DB_PASSWORD must not contain quotes or backslashes"
+  [ "$DB_USER" != "$DB_OWNER" ] || die "DB_USER and DB_OWNER must differ: the service's user may only read and write rows"
+  for v in DB_PASSWORD DB_OWNER_PASSWORD; do
+    [[ "${!v}" != *"'"* && "${!v}" != *'\'* ]] || die "$v must not contain quotes or backslashes"
+  done
   for v in RABBITMQ_PORT RABBITMQ_MGMT_PORT RABBITMQ_PROMETHEUS_PORT RABBITMQ_DIST_PORT ERL_EPMD_PORT MARIADB_PORT \
            API_BASE_PORT API_ADMIN_BASE_PORT WORKER_BASE_PORT SIMULATOR_PORT NGINX_PORT NGINX_ADMIN_PORT CLUSTER_AMQP_BASE_PORT CLUSTER_MGMT_BASE_PORT \
            CLUSTER_PROMETHEUS_BASE_PORT CLUSTER_DIST_BASE_PORT; do
@@ -480,17 +489,22 @@ mdb_await() { # mdb_await PID
   done
 }
 
+# The service's user (DB_USER) may only read and write rows; DB_OWNER owns the schema and runs
+# the migrations. Re-run on every start, so an older stack's all-powerful DB_USER is cut back.
 mdb_provision_sql() {
   local t="${DB_NAME}_test" host
   echo "CREATE DATABASE IF NOT EXISTS \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
   echo "CREATE DATABASE IF NOT EXISTS \`$t\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
   for host in 127.0.0.1 localhost; do
+    echo "CREATE USER IF NOT EXISTS '$DB_OWNER'@'$host' IDENTIFIED BY '$DB_OWNER_PASSWORD';"
+    echo "ALTER USER '$DB_OWNER'@'$host' IDENTIFIED BY '$DB_OWNER_PASSWORD';"
+    echo "GRANT ALL PRIVILEGES ON \`$DB_NAME\`.* TO '$DB_OWNER'@'$host';"
+    echo "GRANT ALL PRIVILEGES ON \`$t\`.* TO '$DB_OWNER'@'$host';"
     echo "CREATE USER IF NOT EXISTS '$DB_USER'@'$host' IDENTIFIED BY '$DB_PASSWORD';"
     echo "ALTER USER '$DB_USER'@'$host' IDENTIFIED BY '$DB_PASSWORD';"
-    echo "GRANT ALL PRIVILEGES ON \`$DB_NAME\`.* TO '$DB_USER'@'$host';"
-    echo "GRANT ALL PRIVILEGES ON \`$t\`.* TO '$DB_USER'@'$host';"
-    # lets parallel test workers create their own ${DB_NAME}_test_<n> databases
-    echo "GRANT ALL PRIVILEGES ON \`${DB_NAME}\\_test\\_%\`.* TO '$DB_USER'@'$host';"
+    echo "REVOKE ALL PRIVILEGES, GRANT OPTION FROM '$DB_USER'@'$host';"
+    echo "GRANT SELECT, INSERT, UPDATE, DELETE ON \`$DB_NAME\`.* TO '$DB_USER'@'$host';"
+    echo "GRANT SELECT, INSERT, UPDATE, DELETE ON \`$t\`.* TO '$DB_USER'@'$host';"
   done
   echo "FLUSH PRIVILEGES;"
 }
@@ -662,6 +676,10 @@ resolve_app_settings() {
   # the stack's MariaDB; NODE_ENV=test uses the test database, as config/test.json does
   local db="$DB_NAME"; [ "$node_env" = test ] && db="${DB_NAME}_test"
   APP_DATABASE_URL="${DATABASE_URL:-mysql://$DB_USER:$DB_PASSWORD@127.0.0.1:$MARIADB_PORT/$db}"
+  # A caller's own DATABASE_URL is migrated as itself unless it names MIGRATION_DATABASE_URL too.
+  local owner_url="mysql://$DB_OWNER:$DB_OWNER_PASSWORD@127.0.0.1:$MARIADB_PORT/$db"
+  [ -n "${DATABASE_URL:-}" ] && owner_url="$DATABASE_URL"
+  APP_MIGRATION_URL="${MIGRATION_DATABASE_URL:-$owner_url}"
   APP_ENV=(NODE_ENV="$node_env" COMPENSATOR_CONFIG="$cfg" AMQP_URL="$APP_AMQP_URL" DATABASE_URL="$APP_DATABASE_URL")
   # V8 grows the heap freely before collecting: capped, an app process peaks near 120 MB RSS
   # under load instead of 190 MB (npm run bench, memory). A caller's NODE_OPTIONS comes after
@@ -828,9 +846,10 @@ wait_apps() {
 
 run_migrations() {
   local t0; t0="$(now_ms)"
-  ( cd "$REPO_ROOT" && env "${APP_ENV[@]}" timeout 120 "$NODE_BIN" dist/db/migrate.js ) >"$APP_DIR/migrate.log" 2>&1 \
-    || { cat "$APP_DIR/migrate.log" >&2; die "migration failed ($(redact_url "$APP_DATABASE_URL"))"; }
-  log "migrate: $(tail -n 1 "$APP_DIR/migrate.log") ($(redact_url "$APP_DATABASE_URL"), $(fmt_ms $(( $(now_ms) - t0 ))))"
+  # Only the migration gets the owner's URL; the service processes run as DB_USER.
+  ( cd "$REPO_ROOT" && env "${APP_ENV[@]}" MIGRATION_DATABASE_URL="$APP_MIGRATION_URL" timeout 120 "$NODE_BIN" dist/db/migrate.js ) >"$APP_DIR/migrate.log" 2>&1 \
+    || { cat "$APP_DIR/migrate.log" >&2; die "migration failed ($(redact_url "$APP_MIGRATION_URL"))"; }
+  log "migrate: $(tail -n 1 "$APP_DIR/migrate.log") ($(redact_url "$APP_MIGRATION_URL"), $(fmt_ms $(( $(now_ms) - t0 ))))"
 }
 
 # start_apps API WORKERS: converge each role whose count is given ("" = leave that role as it
@@ -1255,7 +1274,8 @@ Local stack is up (state in $STACK_DIR):
   AMQP_URL            amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT
   management console  http://127.0.0.1:$RABBITMQ_MGMT_PORT  (guest/guest)
   prometheus          http://127.0.0.1:$RABBITMQ_PROMETHEUS_PORT/metrics
-  DATABASE_URL        mysql://$DB_USER:$DB_PASSWORD@127.0.0.1:$MARIADB_PORT/$DB_NAME
+  DATABASE_URL        mysql://$DB_USER:$DB_PASSWORD@127.0.0.1:$MARIADB_PORT/$DB_NAME  (rows only)
+  MIGRATION_DATABASE_URL mysql://$DB_OWNER:$DB_OWNER_PASSWORD@127.0.0.1:$MARIADB_PORT/$DB_NAME  (owns the schema)
   test database       mysql://$DB_USER:$DB_PASSWORD@127.0.0.1:$MARIADB_PORT/${DB_NAME}_test
 EOF
   if [ -n "$CLUSTER_AMQP_URL" ]; then

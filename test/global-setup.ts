@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { loadConfig } from '../src/config/config-loader';
-import { createDatabase, migrateLatest } from '../src/infra/database';
+import { createMigrationDatabase, migrateLatest } from '../src/db/migration-source';
 import { portAnswers } from './helpers/ports';
 
 const root = path.resolve(__dirname, '..');
@@ -18,7 +18,7 @@ export default async function globalSetup(): Promise<void> {
   }
   process.env.NODE_ENV = 'test';
   const { config } = loadConfig({ env: { ...process.env, NODE_ENV: 'test' } });
-  const db = createDatabase({ config, poolMax: 1 });
+  const db = createMigrationDatabase(config);
   try {
     await migrateLatest(db);
   } finally {

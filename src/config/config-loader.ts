@@ -60,6 +60,18 @@ function integerFromEnv(name: string, value: string): number {
   return Number(value);
 }
 
+/** The local stack's and the images' defaults: never accepted in production. */
+const DEFAULT_CREDENTIALS = new Set(['guest', 'compensator', 'compensator_owner', 'admin', 'root', 'password']);
+
+function hasDefaultCredentials(url: string): boolean {
+  try {
+    const { username, password } = new URL(url.trim());
+    return DEFAULT_CREDENTIALS.has(decodeURIComponent(password)) || (username === 'guest' && password === '');
+  } catch {
+    return false; // the schema names a malformed URL
+  }
+}
+
 /**
  * Builds the typed Config: config/default.json, then config/<NODE_ENV>.json, then the
  * fixed environment variables of DESIGN section 4, then `overrides`. Fails naming the bad key.
@@ -96,7 +108,12 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   if (Object.keys(http).length > 0) fromEnv.http = http;
   const role = roleFromArgv(options.argv ?? []) ?? env.ROLE;
   if (role !== undefined) fromEnv.role = role;
-  if (env.DATABASE_URL) fromEnv.database = { url: env.DATABASE_URL };
+  if (env.DATABASE_URL || env.MIGRATION_DATABASE_URL) {
+    // A DATABASE_URL without MIGRATION_DATABASE_URL migrates that database, never a file's other one.
+    const database: Json = { migrationUrl: env.MIGRATION_DATABASE_URL || env.DATABASE_URL };
+    if (env.DATABASE_URL) database.url = env.DATABASE_URL;
+    fromEnv.database = database;
+  }
   const broker: Json = {};
   if (env.AMQP_URL) broker.urls = env.AMQP_URL.split(',').map((u) => u.trim()).filter(Boolean);
   if (env.RABBITMQ_MANAGEMENT_URL) broker.managementUrl = env.RABBITMQ_MANAGEMENT_URL;
@@ -136,9 +153,28 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       warnings.push(`${variable} is not set: channel "${name}" uses the development secret`);
     }
   }
-  if (missing.length > 0) {
+  // Production never runs on the stack's or the images' well-known passwords, from a file or not.
+  const weak: string[] = [];
+  if (nodeEnv === 'production') {
+    const database = isPlainObject(raw.database) ? raw.database : {};
+    const brokerRaw = isPlainObject(raw.broker) ? raw.broker : {};
+    const urls: Array<[string, unknown]> = [
+      ['DATABASE_URL', database.url],
+      ['MIGRATION_DATABASE_URL', database.migrationUrl],
+      ...(Array.isArray(brokerRaw.urls) ? brokerRaw.urls : []).map((u): [string, unknown] => ['AMQP_URL', u]),
+      ['RABBITMQ_MANAGEMENT_URL', brokerRaw.managementUrl],
+    ];
+    for (const [variable, url] of urls) {
+      if (typeof url === 'string' && hasDefaultCredentials(url) && !weak.includes(variable)) weak.push(variable);
+    }
+  }
+  if (missing.length > 0 || weak.length > 0) {
+    const problems = [
+      ...(missing.length > 0 ? [`these variables are required but not set: ${missing.join(', ')}`] : []),
+      ...(weak.length > 0 ? [`these carry a well-known default password: ${weak.join(', ')}`] : []),
+    ];
     throw new ConfigError(
-      `NODE_ENV is ${env.NODE_ENV ? 'production' : 'unset, which means production'}, and these variables are required but not set: ${missing.join(', ')}` +
+      `NODE_ENV is ${env.NODE_ENV ? 'production' : 'unset, which means production'}, and ${problems.join('; ')}` +
         ' (set NODE_ENV=development for local use)',
     );
   }

@@ -53,6 +53,11 @@ export const configSchema = z
     database: z
       .object({
         url: z.string().regex(/^mysql:\/\//, 'DATABASE_URL must start with mysql://'),
+        /**
+         * MIGRATION_DATABASE_URL: the user that owns the schema, used only by `npm run db:migrate`.
+         * The service's own user (url) may only read and write rows. Unset: url.
+         */
+        migrationUrl: z.string().regex(/^mysql:\/\//, 'MIGRATION_DATABASE_URL must start with mysql://').optional(),
         poolMax: z.number().int().positive(),
         deadlockRetries: z.number().int().min(0),
       })
@@ -71,7 +76,8 @@ export const configSchema = z
          * drops what passes it when no dead-letter target is set; this sets both.
          */
         workQueueDeliveryLimit: z.number().int().min(1).max(1000),
-        managementUrl: z.string().url(),
+        /** RABBITMQ_MANAGEMENT_URL, for the admin backlog; unset, the backlog answers 503. */
+        managementUrl: z.string().url().optional(),
       })
       .strict(),
     worker: z

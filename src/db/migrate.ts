@@ -1,10 +1,10 @@
 import { loadConfig } from '../config/config-loader';
-import { createDatabase, migrateLatest } from '../infra/database';
+import { createMigrationDatabase, migrateLatest } from './migration-source';
 
-/** `npm run db:migrate`: applies pending migrations to DATABASE_URL. */
+/** `npm run db:migrate`: applies pending migrations as MIGRATION_DATABASE_URL's user (unset: DATABASE_URL's). */
 async function run(): Promise<void> {
   const { config } = loadConfig();
-  const db = createDatabase({ config, poolMax: 1 });
+  const db = createMigrationDatabase(config);
   try {
     const applied = await migrateLatest(db);
     process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');

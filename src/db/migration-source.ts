@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import type { Config } from '../config/config-schema';
+import { createDatabase, type Database } from '../infra/database';
 import * as createPayments from './migrations/001-create-payments';
 import * as outboxGroupedMessages from './migrations/002-outbox-grouped-messages';
 import * as merchants from './migrations/003-merchants';
@@ -19,3 +21,17 @@ export const migrationSource: Knex.MigrationSource<string> = {
   getMigrationName: (name) => name,
   getMigration: async (name) => migrations[name] as Knex.Migration,
 };
+
+/**
+ * A one-connection pool as the schema's owner (MIGRATION_DATABASE_URL): the service's own user
+ * may only read and write rows, so it cannot migrate.
+ */
+export function createMigrationDatabase(config: Config): Database {
+  return createDatabase({ config, poolMax: 1, url: config.database.migrationUrl ?? config.database.url });
+}
+
+/** Applies pending migrations; answers their names. */
+export async function migrateLatest(db: Database): Promise<string[]> {
+  const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
+  return applied;
+}

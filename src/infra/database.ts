@@ -1,7 +1,6 @@
 import knex, { type Knex } from 'knex';
 import type { Config } from '../config/config-schema';
 import type { ShutdownRegistry } from '../shared/shutdown';
-import { migrationSource } from '../db/migration-source';
 
 export type Database = Knex;
 
@@ -36,14 +35,15 @@ export function consecutiveIdStep(db: Database): number | undefined {
  * Creates the knex pool and registers its close. Times are UTC with milliseconds.
  * `sessionSetup` runs on every new connection first (tests use it to vary session variables).
  * `multipleStatements` is for the one pool transactionInRounds uses: every other pool refuses a
- * stacked statement outright, whatever reaches it.
+ * stacked statement outright, whatever reaches it. `url` replaces the service's own user (the
+ * migrations' owner, src/db/migration-source.ts).
  */
-export function createDatabase(deps: { config: Config; shutdown?: ShutdownRegistry; poolMax?: number; sessionSetup?: string; multipleStatements?: boolean }): Database {
+export function createDatabase(deps: { config: Config; shutdown?: ShutdownRegistry; poolMax?: number; sessionSetup?: string; multipleStatements?: boolean; url?: string }): Database {
   const idSteps = new Set<number | 'no'>();
   const db = knex({
     client: 'mysql2',
     connection: {
-      uri: deps.config.database.url,
+      uri: deps.url ?? deps.config.database.url,
       timezone: 'Z',
       supportBigNumbers: true,
       dateStrings: false,
@@ -83,11 +83,6 @@ export function createDatabase(deps: { config: Config; shutdown?: ShutdownRegist
   if (deps.multipleStatements) multiStatementPools.add(db);
   deps.shutdown?.register('database pool', () => db.destroy());
   return db;
-}
-
-export async function migrateLatest(db: Database): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
-  return applied;
 }
 
 /** What a round sends: knex queries, compiled to SQL and bound values, never run by knex. */

@@ -29,7 +29,18 @@ interface ManagementQueue {
  * timers are close: a message in level k has less than 2^(k+1) s to go, so levels 0-4 are all due
  * within 32 s and levels 0-5 within 64 s.
  */
-export function createBacklogReader(deps: { managementUrl: string; vhost: string; names: TopologyNames; timeoutMs?: number }) {
+export function createBacklogReader(deps: { managementUrl: string | undefined; vhost: string; names: TopologyNames; timeoutMs?: number }) {
+  if (deps.managementUrl === undefined) {
+    return {
+      read(): ReturnType<ReturnType<typeof managementBacklogReader>['read']> {
+        return Promise.reject(new UnavailableError('the backlog needs the RabbitMQ management API: set RABBITMQ_MANAGEMENT_URL'));
+      },
+    };
+  }
+  return managementBacklogReader({ ...deps, managementUrl: deps.managementUrl });
+}
+
+function managementBacklogReader(deps: { managementUrl: string; vhost: string; names: TopologyNames; timeoutMs?: number }) {
   const url = new URL(deps.managementUrl);
   const auth = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
   url.username = '';

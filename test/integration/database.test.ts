@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { createMigrationDatabase } from '../../src/db/migration-source';
 import { createDatabase, insertIdOf, transactionInRounds } from '../../src/infra/database';
 import { newPaymentRow } from '../helpers/fixtures';
 import { testConfig } from '../helpers/test-app';
@@ -178,5 +179,45 @@ describe('the pools\' session settings', () => {
     const secret = 'sealed-secret-that-must-not-be-logged';
     const err = (await plain('no_such_table').where({ v: secret }).select('*').catch((e: Error) => e)) as Error;
     expect(err.message).not.toContain(secret);
+  });
+});
+
+// The service's user may only read and write rows; the schema belongs to the migrations' user
+// (DATABASE_URL and MIGRATION_DATABASE_URL, both provisioned by scripts/stack.sh).
+describe('database users: least privilege', () => {
+  const config = testConfig();
+  let runtime: Knex;
+  let owner: Knex;
+  beforeAll(() => {
+    runtime = createDatabase({ config, poolMax: 1 });
+    owner = createMigrationDatabase(config);
+  });
+  afterAll(async () => {
+    await owner.raw('DROP TABLE IF EXISTS least_privilege_probe');
+    await runtime.destroy();
+    await owner.destroy();
+  });
+
+  it('the two URLs name different users', () => {
+    expect(new URL(config.database.url).username).not.toBe(new URL(config.database.migrationUrl as string).username);
+  });
+
+  it.each([
+    ['DROP TABLE', 'DROP TABLE payments'],
+    ['ALTER TABLE', 'ALTER TABLE payments ADD COLUMN probe INT'],
+    ['CREATE TABLE', 'CREATE TABLE least_privilege_probe (id INT)'],
+    ['TRUNCATE', 'TRUNCATE TABLE payment_events'],
+    ['CREATE INDEX', 'CREATE INDEX ix_probe ON payments (created_at)'],
+    ['GRANT', 'GRANT SELECT ON payments TO CURRENT_USER'],
+  ])('when the service\'s user tries %s, then the server refuses it', async (_what, sql) => {
+    await expect(runtime.raw(sql)).rejects.toMatchObject({ code: expect.stringMatching(/^ER_(TABLEACCESS_DENIED_ERROR|DBACCESS_DENIED_ERROR|SPECIFIC_ACCESS_DENIED_ERROR|ACCESS_DENIED_ERROR|CANT_CREATE_USER_WITH_GRANT|PASSWORD_NO_MATCH)$/) });
+    expect(await runtime.schema.hasColumn('payments', 'probe')).toBe(false);
+  });
+
+  it('the service\'s user reads and writes rows, and the owner may change the schema', async () => {
+    const [rows] = (await runtime.raw('SELECT COUNT(*) AS n FROM payments')) as unknown as [Array<{ n: number }>];
+    expect(Number(rows[0]?.n)).toBeGreaterThanOrEqual(0);
+    await owner.raw('CREATE TABLE least_privilege_probe (id INT)');
+    expect(await owner.schema.hasTable('least_privilege_probe')).toBe(true);
   });
 });

@@ -82,8 +82,7 @@ describe('payment timers on classic queues (broker.queueType classic)', () => {
   });
 
   it('the delay queues are classic queues with storage version 2, the broker default the stack and the Docker image set', async () => {
-    const { managementUrl } = config.broker;
-    const url = new URL(managementUrl);
+    const url = new URL(config.broker.managementUrl as string);
     const auth = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
     const queue = suite.t.app.names.delayQueue(1);
     // The management API fills backing_queue_status on its next stats emission: poll for it.

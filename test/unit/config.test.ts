@@ -39,6 +39,7 @@ describe('loadConfig', () => {
     const defaults = structuredClone(REPO_DEFAULTS);
     edit(defaults);
     writeFileSync(path.join(dir, 'default.json'), JSON.stringify(defaults));
+    writeFileSync(path.join(dir, 'development.json'), readFileSync(path.resolve(__dirname, '..', '..', 'config', 'development.json')));
     for (const [name, content] of Object.entries(extraFiles)) {
       writeFileSync(path.join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));
     }
@@ -269,6 +270,36 @@ describe('loadConfig', () => {
       const err = errorOf(() => load({ ADMIN_TOKEN: 'a'.repeat(31) }));
       expect(err.message).toMatch(/ADMIN_TOKEN must be at least 32 characters/);
       expect(load({ ADMIN_TOKEN: 'a'.repeat(32) }).config.adminToken).toBe('a'.repeat(32));
+    });
+
+    it('when production is given a well-known default password, then loading fails naming each variable, and real ones load', () => {
+      const weak = {
+        ...ALL_SECRETS,
+        DATABASE_URL: 'mysql://compensator:compensator@db.internal:3306/compensator',
+        MIGRATION_DATABASE_URL: 'mysql://compensator_owner:compensator_owner@db.internal:3306/compensator',
+        AMQP_URL: 'amqp://app:pw@mq-1:5672,amqp://guest:guest@mq-2:5672',
+        RABBITMQ_MANAGEMENT_URL: 'http://guest:guest@mq-1:15672',
+      };
+      const err = errorOf(() => loadConfig({ env: { NODE_ENV: 'production', ...weak } }));
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(err.message).toContain('well-known default password: DATABASE_URL, MIGRATION_DATABASE_URL, AMQP_URL, RABBITMQ_MANAGEMENT_URL');
+      const { config } = loadConfig({ env: { NODE_ENV: 'production', ...ALL_SECRETS, RABBITMQ_MANAGEMENT_URL: 'http://app:pw@mq-1:15672' } });
+      expect(config.broker.managementUrl).toBe('http://app:pw@mq-1:15672');
+    });
+
+    it('when production names no management URL, then none is assumed (the backlog answers 503)', () => {
+      const { config } = loadConfig({ env: { NODE_ENV: 'production', ...ALL_SECRETS } });
+      expect(config.broker.managementUrl).toBeUndefined();
+      expect(config.database.url).toBe(ALL_SECRETS.DATABASE_URL);
+    });
+
+    it('when only DATABASE_URL is set, then it is also the migration URL; MIGRATION_DATABASE_URL overrides that', () => {
+      expect(load({ DATABASE_URL: 'mysql://u:p@db:3306/other' }).config.database.migrationUrl).toBe('mysql://u:p@db:3306/other');
+      const both = load({ DATABASE_URL: 'mysql://u:p@db:3306/x', MIGRATION_DATABASE_URL: 'mysql://owner:p@db:3306/x' }).config.database;
+      expect([both.url, both.migrationUrl]).toEqual(['mysql://u:p@db:3306/x', 'mysql://owner:p@db:3306/x']);
+      const local = load().config.database;
+      expect(new URL(local.migrationUrl as string).username).toBe('compensator_owner');
+      expect(new URL(local.url).username).toBe('compensator');
     });
 
     it('when outbox.relayMinAgeMs is below 1000, then loading fails naming the key, and 1000 loads', () => {
