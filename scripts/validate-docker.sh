@@ -77,8 +77,14 @@ required_env=(
   CHANNEL_SECRET_ALIPAY=validate-dummy-alipay-secret
   MERCHANT_SECRETS_KEY=dmFsaWRhdGUtZHVtbXktbWVyY2hhbnQtc2VjcmV0cy0=
   ADMIN_TOKEN=validate-dummy-admin-token-0123456789
+  DB_PASSWORD=validate-dummy-db-password
+  DB_OWNER_PASSWORD=validate-dummy-db-owner-password
+  RABBITMQ_PASSWORD=validate-dummy-rabbitmq-password
+  RABBITMQ_ADMIN_PASSWORD=validate-dummy-rabbitmq-admin-password
+  GRAFANA_ADMIN_PASSWORD=validate-dummy-grafana-password
 )
-required_names=(CHANNEL_SECRET_WECHAT CHANNEL_SECRET_ALIPAY MERCHANT_SECRETS_KEY ADMIN_TOKEN)
+required_names=(CHANNEL_SECRET_WECHAT CHANNEL_SECRET_ALIPAY MERCHANT_SECRETS_KEY ADMIN_TOKEN
+  DB_PASSWORD DB_OWNER_PASSWORD RABBITMQ_PASSWORD RABBITMQ_ADMIN_PASSWORD GRAFANA_ADMIN_PASSWORD)
 unset_required=()
 for name in "${required_names[@]}"; do unset_required+=(-u "$name"); done
 
@@ -120,7 +126,7 @@ def ok(msg): print(f"ok: {msg}")
 raw = yaml.safe_load(open(compose_file))
 resolved = yaml.safe_load(open(resolved_file)) or {}
 services = resolved.get("services", {})
-expected = {"rabbitmq", "mysql", "migrate", "api", "worker", "simulator", "nginx", "prometheus", "grafana"}
+expected = {"rabbitmq", "rabbitmq-app-user", "mysql", "migrate", "api", "worker", "simulator", "nginx", "prometheus", "grafana"}
 if set(services) != expected:
     fail(f"services are {sorted(services)}, expected {sorted(expected)}")
 
@@ -193,8 +199,9 @@ for name in ("api", "worker", "migrate"):
     app_envs[name] = env
 json.dump(app_envs, open(os.path.join(tmp, "app-envs.json"), "w"))
 
-# docker/compensator.json: every URL names a compose service, and the management URL's
-# credentials are the broker's.
+# docker/compensator.json: every URL names a compose service. The service's RabbitMQ user is the
+# one rabbitmq-app-user provisions, never the broker's administrator, and only the migration
+# gets the schema owner's URL.
 deploy_cfg = json.load(open("docker/compensator.json"))
 def urls(node, path=""):
     if isinstance(node, dict):
@@ -206,12 +213,26 @@ for path, url in urls(deploy_cfg):
     u = urlparse(url)
     if u.hostname not in services:
         fail(f"docker/compensator.json {path}: host {u.hostname!r} is not a compose service")
-mgmt = urlparse(deploy_cfg.get("broker", {}).get("managementUrl", "http://x"))
+    if u.password:
+        fail(f"docker/compensator.json {path}: a password in a file (use the environment)")
 rabbit_env = services.get("rabbitmq", {}).get("environment") or {}
-if (mgmt.username, mgmt.password) != (rabbit_env.get("RABBITMQ_DEFAULT_USER"), rabbit_env.get("RABBITMQ_DEFAULT_PASS")):
-    fail("docker/compensator.json broker.managementUrl credentials differ from rabbitmq's RABBITMQ_DEFAULT_USER/PASS")
-else:
-    ok("docker/compensator.json points at compose services; management credentials match the broker's")
+app_user_env = services.get("rabbitmq-app-user", {}).get("environment") or {}
+mysql_env = services.get("mysql", {}).get("environment") or {}
+for name in ("api", "worker", "migrate"):
+    env = services.get(name, {}).get("environment") or {}
+    amqp, mgmt, db = (urlparse(env.get(k, "")) for k in ("AMQP_URL", "RABBITMQ_MANAGEMENT_URL", "DATABASE_URL"))
+    if not (amqp.username == mgmt.username == app_user_env.get("APP_USER") != rabbit_env.get("RABBITMQ_DEFAULT_USER")):
+        fail(f"{name}: AMQP_URL and RABBITMQ_MANAGEMENT_URL must use rabbitmq-app-user's APP_USER, not the administrator")
+    elif (amqp.password, mgmt.password) != (app_user_env.get("APP_PASSWORD"),) * 2:
+        fail(f"{name}: the RabbitMQ password differs from rabbitmq-app-user's APP_PASSWORD")
+    if (db.username, db.password) != (mysql_env.get("DB_USER"), mysql_env.get("DB_PASSWORD")) or db.username == mysql_env.get("MYSQL_USER"):
+        fail(f"{name}: DATABASE_URL must be mysql's DB_USER (rows only), not the schema owner")
+    owner = urlparse(env.get("MIGRATION_DATABASE_URL", ""))
+    if name == "migrate" and (owner.username, owner.password) != (mysql_env.get("MYSQL_USER"), mysql_env.get("MYSQL_PASSWORD")):
+        fail("migrate: MIGRATION_DATABASE_URL must be mysql's MYSQL_USER, the schema owner")
+    if name != "migrate" and env.get("MIGRATION_DATABASE_URL"):
+        fail(f"{name}: only the migration may know the schema owner's password")
+ok("the service's URLs use its own users: rows only in the database, no administrator in RabbitMQ")
 
 # Grafana: the dashboards provider reads the directory that compose mounts, and every panel
 # uses the provisioned datasource uid.
@@ -415,6 +436,8 @@ const final = stages[stages.length - 1];
 const engines = Number((pkg.engines?.node ?? '').match(/\d+/)?.[0] ?? 0);
 const imageMajor = Number(final.image.match(/^node:(\d+)/)?.[1] ?? NaN);
 if (!(imageMajor >= engines)) fail(`runtime image ${final.image} does not satisfy engines.node ${pkg.engines?.node}`);
+// Every stage's base is pinned by digest, so a rebuild gets the same base (the Dockerfile says how to refresh it).
+for (const s of stages) if (!/@sha256:[0-9a-f]{64}$/.test(s.image) && !stages.some((o) => o.name === s.image)) fail(`stage ${s.name}: base image ${s.image} is not pinned by digest (name@sha256:<64 hex>)`);
 if (!final.steps.some((s) => s.kind === 'run' && /\bnpm ci\b.*--omit[= ]dev/.test(s.args))) fail('the runtime stage must install with "npm ci --omit=dev"');
 if (['root', '0', ''].includes(final.user.split(':')[0])) fail('the runtime stage runs as root: add USER node');
 if (final.env.NODE_ENV !== 'production') fail('the runtime stage must set NODE_ENV=production');
