@@ -1,5 +1,7 @@
 /** Integration tests share one RabbitMQ and one MariaDB, started by the global setup. */
 module.exports = {
+  // tsconfig.json sets isolatedModules, so ts-jest only transpiles: scripts/test.sh type-checks
+  // src/, test/ and scripts/ once with tsc before jest, instead of every worker checking again.
   preset: 'ts-jest',
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],

@@ -724,8 +724,8 @@ start_app() {
     die "port $port (for $name) is taken by a process this script did not start; free it, or set $knob"
   fi
   case "$kind" in
-    api) launch=(env "${APP_ENV[@]}" PORT="$port" ADMIN_PORT="$(( port - API_BASE_PORT + API_ADMIN_BASE_PORT ))" "$NODE_BIN" dist/main.js --role api) ;;
-    worker) launch=(env "${APP_ENV[@]}" PORT="$port" "$NODE_BIN" dist/main.js --role worker) ;;
+    api) launch=(env -u MIGRATION_DATABASE_URL "${APP_ENV[@]}" PORT="$port" ADMIN_PORT="$(( port - API_BASE_PORT + API_ADMIN_BASE_PORT ))" "$NODE_BIN" dist/main.js --role api) ;;
+    worker) launch=(env -u MIGRATION_DATABASE_URL "${APP_ENV[@]}" PORT="$port" "$NODE_BIN" dist/main.js --role worker) ;;
     simulator) launch=(env SIMULATOR_PORT="$port" "$NODE_BIN" dist/simulator/simulator-main.js) ;;
     *) die "unknown app kind $kind" ;;
   esac

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `npm test`: installs dependencies when missing, builds, then runs jest. Jest's global setup
+# `npm test`: installs dependencies when missing, builds, type-checks, lints, audits the
+# production dependencies (scripts/deps-audit.sh), then runs jest. Jest's global setup
 # brings the local stack up (scripts/stack.sh up) and migrates the test database.
 # The fault suite runs next, on its own RabbitMQ node and MariaDB (test/fault/fault-stack.ts),
 # one test at a time because each breaks something. Then `npm run bench -- --quick`
@@ -15,7 +16,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build
+# jest only transpiles (tsconfig.json isolatedModules): the type check of src/, test/ and scripts/ is here.
+npx tsc --noEmit -p tsconfig.json
 if [ "$#" -gt 0 ]; then exec npx jest "$@"; fi
+npm run --silent lint
+bash scripts/deps-audit.sh
 npx jest --testPathIgnorePatterns '/test/fault/' '/test/bench/'
 # The partition test cuts a cluster node off with iptables (on loopback only).
 command -v iptables >/dev/null || { apt-get install -y iptables >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y iptables >/dev/null; }; }

@@ -7,7 +7,8 @@
 # the local stack and then runs the service as that user.
 #
 # Environment: RABBITMQ_API (http://rabbitmq:15672), RABBITMQ_ADMIN_USER, RABBITMQ_ADMIN_PASSWORD,
-# APP_USER (compensator), APP_PASSWORD, PREFIX (compensator), VHOST (/).
+# APP_USER (compensator), APP_PASSWORD, PREFIX (compensator), VHOST (/), NAMES (the permission
+# regex, ^PREFIX[.:] unless given; the benchmark's runs use several prefixes).
 set -eu
 
 : "${RABBITMQ_API:=http://rabbitmq:15672}" "${APP_USER:=compensator}" "${PREFIX:=compensator}" "${VHOST:=/}"
@@ -28,7 +29,8 @@ api() { # api METHOD PATH JSON
   case "$code" in 2??) ;; *) echo "PUT $2 answered $code" >&2; exit 1 ;; esac
 }
 
-names="^$PREFIX[.:]"
+names="${NAMES:-^$PREFIX[.:]}"
+case "$names" in *'"'* | *'\'*) echo "NAMES must not contain quotes or backslashes" >&2; exit 2 ;; esac
 api PUT "/api/users/$APP_USER" "{\"password\":\"$APP_PASSWORD\",\"tags\":\"management\"}"
 api PUT "/api/permissions/$vhost/$APP_USER" "{\"configure\":\"$names\",\"write\":\"$names\",\"read\":\"$names\"}"
 echo "RabbitMQ user $APP_USER: tag management, configure/write/read $names on vhost $VHOST"

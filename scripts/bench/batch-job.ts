@@ -17,7 +17,7 @@
 import mysql from 'mysql2/promise';
 import { checkAbort, cpuMsOf, distribution, log, sleep } from './common';
 import type { Context } from './context';
-import { DB_PASSWORD, DB_USER, MARIADB_PORT, appEnvironment, benchPool, mariadbPid, rootConnection, stackUp } from './environment';
+import { BENCH_OWNER, BENCH_OWNER_PASSWORD, MARIADB_PORT, appEnvironment, benchPool, mariadbPid, rootConnection, stackUp } from './environment';
 import { insertPayments, openSchedulerPool, workerCounter, type SchedulerPool } from './timers';
 
 type Design = 'job' | 'job-status' | 'ours';
@@ -139,7 +139,7 @@ async function runPhase(ctx: Context, design: Design, label: string, fast: Sched
   const replicas: Array<Promise<void>> = [];
   if (isJob) {
     for (let i = 0; i < s.replicas; i++) {
-      const c = await mysql.createConnection({ host: '127.0.0.1', port: MARIADB_PORT, user: DB_USER, password: DB_PASSWORD, database: ctx.db, timezone: 'Z' });
+      const c = await mysql.createConnection({ host: '127.0.0.1', port: MARIADB_PORT, user: BENCH_OWNER, password: BENCH_OWNER_PASSWORD, database: ctx.db, timezone: 'Z' });
       jobConns.push(c);
       jobReadsBefore += await sessionHandlerReads(c);
     }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 /**
@@ -10,11 +11,26 @@ import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { ROOT, STACK_DIR, cpuMsOf, httpText, log, readPid, run, sumIfAll } from './common';
 
-export const DB_USER = process.env.DB_USER ?? 'compensator';
-export const DB_PASSWORD = process.env.DB_PASSWORD ?? 'compensator';
+/**
+ * The service runs in production mode as deployed: as users of its own that may do only what it
+ * needs, with passwords made for this run (production refuses the stack's well-known ones).
+ * The bench's own tools (tables for the batch job, raw ceilings) use the owner and guest.
+ */
+const RUN_PASSWORD = randomBytes(12).toString('hex');
+export const BENCH_APP_USER = 'bench_app';
+export const BENCH_OWNER = 'bench_owner';
+export const BENCH_OWNER_PASSWORD = `${RUN_PASSWORD}o`;
+const BENCH_APP_PASSWORD = `${RUN_PASSWORD}a`;
 export const MARIADB_PORT = Number(process.env.MARIADB_PORT ?? 3306);
 export const AMQP_URL = process.env.AMQP_URL ?? `amqp://guest:guest@127.0.0.1:${process.env.RABBITMQ_PORT ?? 5672}`;
 export const RABBITMQ_MGMT = `http://127.0.0.1:${process.env.RABBITMQ_MGMT_PORT ?? 15672}`;
+/** The service's AMQP_URL: AMQP_URL's broker, as the bench's app user. */
+const APP_AMQP_URL = (() => {
+  const url = new URL(AMQP_URL);
+  url.username = BENCH_APP_USER;
+  url.password = BENCH_APP_PASSWORD;
+  return url.toString();
+})();
 export const RABBITMQ_PROMETHEUS = `http://127.0.0.1:${process.env.RABBITMQ_PROMETHEUS_PORT ?? 15692}/metrics`;
 export const NGINX_URL = `http://127.0.0.1:${process.env.NGINX_PORT ?? 8080}`;
 export const WORKER_BASE_PORT = Number(process.env.WORKER_BASE_PORT ?? 3101);
@@ -41,11 +57,15 @@ export async function rootConnection(): Promise<mysql.Connection> {
   return mysql.createConnection({ socketPath: mariadbSocket(), user: 'root', multipleStatements: true });
 }
 
-export function databaseUrl(db: string): string {
-  return `mysql://${DB_USER}:${DB_PASSWORD}@127.0.0.1:${MARIADB_PORT}/${db}`;
+export function databaseUrl(db: string, user = BENCH_APP_USER, password = BENCH_APP_PASSWORD): string {
+  return `mysql://${user}:${password}@127.0.0.1:${MARIADB_PORT}/${db}`;
 }
 
-/** Drops and creates the bench database and grants it to the app user. */
+/**
+ * Drops and creates the bench database, with this run's users: the app's may only read and
+ * write rows, the owner's runs the migrations and the bench's own tables. The broker gets the
+ * app's user too (tag management, permissions on its vhost), through the management API.
+ */
 export async function createBenchDatabase(db: string): Promise<void> {
   if (!/^[A-Za-z0-9_]+$/.test(db)) throw new Error(`bad database name ${db}`);
   const conn = await rootConnection();
@@ -53,11 +73,35 @@ export async function createBenchDatabase(db: string): Promise<void> {
     await conn.query(`DROP DATABASE IF EXISTS \`${db}\``);
     await conn.query(`CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
     for (const host of ['127.0.0.1', 'localhost']) {
-      await conn.query(`GRANT ALL PRIVILEGES ON \`${db}\`.* TO '${DB_USER}'@'${host}'`);
+      for (const [user, password] of [[BENCH_APP_USER, BENCH_APP_PASSWORD], [BENCH_OWNER, BENCH_OWNER_PASSWORD]]) {
+        await conn.query(`CREATE USER IF NOT EXISTS '${user}'@'${host}' IDENTIFIED BY '${password}'`);
+        await conn.query(`ALTER USER '${user}'@'${host}' IDENTIFIED BY '${password}'`);
+      }
+      await conn.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON \`${db}\`.* TO '${BENCH_APP_USER}'@'${host}'`);
+      await conn.query(`GRANT ALL PRIVILEGES ON \`${db}\`.* TO '${BENCH_OWNER}'@'${host}'`);
     }
   } finally {
     await conn.end();
   }
+  await provisionBrokerUser();
+}
+
+/** The app's RabbitMQ user, made by the deployment's own script (docker/rabbitmq/provision-app-user.sh). */
+async function provisionBrokerUser(): Promise<void> {
+  const admin = new URL(AMQP_URL);
+  await run('sh', [path.join(ROOT, 'docker/rabbitmq/provision-app-user.sh')], {
+    env: {
+      ...process.env,
+      RABBITMQ_API: RABBITMQ_MGMT,
+      RABBITMQ_ADMIN_USER: decodeURIComponent(admin.username),
+      RABBITMQ_ADMIN_PASSWORD: decodeURIComponent(admin.password),
+      APP_USER: BENCH_APP_USER,
+      APP_PASSWORD: BENCH_APP_PASSWORD,
+      NAMES: '^bench-', // every run's prefixes (scripts/bench/run.ts)
+      VHOST: decodeURIComponent(admin.pathname.slice(1)) || '/',
+    },
+    timeoutMs: 30000,
+  });
 }
 
 export async function dropBenchDatabase(db: string): Promise<void> {
@@ -69,13 +113,13 @@ export async function dropBenchDatabase(db: string): Promise<void> {
   }
 }
 
-/** A pool on the bench database as the app user, with UTC times like the service. */
+/** A pool on the bench database as its owner (the bench makes tables of its own), with UTC times like the service. */
 export function benchPool(db: string, connectionLimit = 8): mysql.Pool {
   return mysql.createPool({
     host: '127.0.0.1',
     port: MARIADB_PORT,
-    user: DB_USER,
-    password: DB_PASSWORD,
+    user: BENCH_OWNER,
+    password: BENCH_OWNER_PASSWORD,
     database: db,
     connectionLimit,
     timezone: 'Z',
@@ -101,7 +145,7 @@ export async function serverSettings(): Promise<Record<string, string>> {
 
 /** The service's migrations against the bench database (dist/db/migrate.js, like stack.sh). */
 export async function migrate(db: string, configFile: string): Promise<void> {
-  await run(process.execPath, ['dist/db/migrate.js'], { env: appEnvironment(configFile, db), timeoutMs: 120000 });
+  await run(process.execPath, ['dist/db/migrate.js'], { env: { ...appEnvironment(configFile, db), MIGRATION_DATABASE_URL: databaseUrl(db, BENCH_OWNER, BENCH_OWNER_PASSWORD) }, timeoutMs: 120000 });
 }
 
 // ---------------------------------------------------------------- config files and the stack
@@ -133,7 +177,8 @@ export function appEnvironment(configFile: string, db: string): NodeJS.ProcessEn
     NODE_ENV: 'production',
     COMPENSATOR_CONFIG: configFile,
     DATABASE_URL: databaseUrl(db),
-    AMQP_URL,
+    AMQP_URL: APP_AMQP_URL,
+    RABBITMQ_MANAGEMENT_URL: `http://${BENCH_APP_USER}:${BENCH_APP_PASSWORD}@${new URL(RABBITMQ_MGMT).host}`,
     ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
     CHANNEL_SECRET_WECHAT: 'bench-secret-wechat',
     CHANNEL_SECRET_ALIPAY: 'bench-secret-alipay',

@@ -67,6 +67,8 @@ export interface FixedRate {
   p99: Spread;
   errors: number;
   non2xx: number;
+  /** 429s over all its repeats: the paced load is normal traffic, which the limits must let through. */
+  rateLimited: number;
   /** Over all its repeats; undefined when the apis' /metrics could not be read. */
   batches?: BatchPhases;
   /** Over all its repeats (their load included: `bench` is the load generator). */
@@ -139,6 +141,7 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
       p99: spread(runs.map((r) => r.p99)),
       errors: runs.reduce((a, r) => a + r.errors + r.timeouts, 0),
       non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+      rateLimited: runs.reduce((a, r) => a + r.rateLimited, 0),
       cpu,
       // The last batches report after their publish confirms, a moment after the last answer.
       batches: await sleep(500).then(async () => batchPhases(metricsBefore, (await scrapeMetrics('api', 2)).join('\n'))),

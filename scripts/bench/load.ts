@@ -12,6 +12,8 @@ export interface LoadResult {
   requests: number;
   ok: number;
   non2xx: number;
+  /** 429 answers (nginx limit_req or the app's per-key limit): normal traffic must get none. */
+  rateLimited: number;
   errors: number;
   timeouts: number;
   /** 2xx answers per second over the measured duration. */
@@ -75,6 +77,7 @@ export async function runLoad(options: {
   const rate = options.overallRate;
   const instances = rate ? Math.max(1, Math.min(20, Math.round(rate / 25))) : 1;
   const times: number[] = [];
+  let rateLimited = 0;
   const started = Date.now();
   const polls: NodeJS.Timeout[] = [];
   const one = (index: number): Promise<autocannon.Result> => {
@@ -100,6 +103,7 @@ export async function runLoad(options: {
         const instance = autocannon(opts, (err: Error | null, res: autocannon.Result) => (err ? reject(err) : resolve(res)));
         instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
           if (statusCode >= 200 && statusCode < 300) times.push(responseTime);
+          else if (statusCode === 429) rateLimited++;
         });
         // Stop early on an abort (signal or watchdog).
         polls.push(
@@ -129,6 +133,7 @@ export async function runLoad(options: {
     requests: results.reduce((a, r) => a + r.requests.total, 0),
     ok,
     non2xx: results.reduce((a, r) => a + r.non2xx, 0),
+    rateLimited,
     errors: results.reduce((a, r) => a + r.errors, 0),
     timeouts: results.reduce((a, r) => a + r.timeouts, 0),
     // Each instance over its own run: the longest one can end late on a slow last answer.

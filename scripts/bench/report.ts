@@ -199,15 +199,15 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
       `Paced load (autocannon \`overallRate\`, split over up to 20 instances started evenly over one second, about 2 requests per second per connection, so that the requests do not all leave at the top of each second; latency percentiles from every response time), ${ctx.sizes.intake.fixedSec} s per repeat:`,
     );
     md.push('');
-    md.push('| target | achieved/s | p50 ms | p99 ms | errors | non-2xx | connections |');
-    md.push('|---|---|---|---|---|---|---|');
+    md.push('| target | achieved/s | p50 ms | p99 ms | errors | non-2xx | of them 429 | connections |');
+    md.push('|---|---|---|---|---|---|---|---|');
     const paced = [fr, ...(intake.halfCapacity ? [intake.halfCapacity] : [])];
     /** A paragraph, then the head of a table with these columns. */
     const tableHead = (intro: string, columns: string[]) => {
       md.push('', intro, '', `| ${columns.join(' | ')} |`, `|${columns.map(() => '---|').join('')}`);
     };
     for (const f of paced) {
-      md.push(`| ${f.target}/s${f === fr ? '' : ' (half the best closed-loop rate)'} | ${fmtSpread(f.achieved)} | ${fmtSpread(f.p50, 1)} | **${fmtSpread(f.p99, 0)}** | ${f.errors} | ${f.non2xx} | ${f.connections} |`);
+      md.push(`| ${f.target}/s${f === fr ? '' : ' (half the best closed-loop rate)'} | ${fmtSpread(f.achieved)} | ${fmtSpread(f.p50, 1)} | **${fmtSpread(f.p99, 0)}** | ${f.errors} | ${f.non2xx} | ${f.rateLimited ?? 0} | ${f.connections} |`);
     }
     const phased = paced.filter((f) => f.batches);
     if (phased.length > 0) {

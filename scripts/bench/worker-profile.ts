@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const id = randomBytes(3).toString('hex');
   const db = `compensator_wp_${id}`;
-  const prefix = `wp-${id}`;
+  const prefix = `bench-wp-${id}`; // bench-: the bench app user's names (environment.ts)
   const merchantId = `wp_${id}`;
   const configFile = writeConfig(mkdtempSync(path.join(os.tmpdir(), 'pc-worker-profile-')), 'worker', { prefix, queueType: 'quorum' });
   await createBenchDatabase(db);

@@ -82,6 +82,9 @@ describe('npm run bench -- --quick', () => {
     // Every 201 is a row, and every timer left the outbox.
     expect(intake.paymentsInDb).toBeGreaterThanOrEqual(intake.okResponses);
     expect(intake.outboxLeftAfter).toBe(0);
+    // The paced 500 creates/s through nginx is normal traffic: no limit answers 429, nothing fails.
+    const paced = intake.fixedRate;
+    expect({ target: paced.target, rateLimited: paced.rateLimited, non2xx: paced.non2xx, errors: paced.errors }).toEqual({ target: 500, rateLimited: 0, non2xx: 0, errors: 0 });
     // The paced run's batches, from the apis' histograms: every batch timed in every phase.
     const batches = intake.fixedRate.batches;
     expect(batches?.batches).toBeGreaterThan(0);
