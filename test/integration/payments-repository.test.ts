@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { createMigrationDatabase } from '../../src/db/migration-source';
 import { consecutiveIdStep, createDatabase, transactionInRounds } from '../../src/infra/database';
 import { createPaymentsRepository, type NewPayment } from '../../src/payments/payments-repository';
 import { newPaymentRow } from '../helpers/fixtures';
@@ -52,7 +53,9 @@ describe('payments repository: ids of a multi-row insert', () => {
   it('when the sessions of a pool report different steps (a failover, a SET GLOBAL), then ids are read back and match', async () => {
     // A sequence makes the sessions alternate between steps 1 and 2, deterministically.
     const sequence = `ids_step_seq_${process.pid}`;
-    await db.raw(`CREATE SEQUENCE IF NOT EXISTS ${sequence}`);
+    // The service's user may not create one (least privilege): the schema's owner does.
+    const owner = createMigrationDatabase(config);
+    await owner.raw(`CREATE SEQUENCE IF NOT EXISTS ${sequence}`);
     const mixed = createDatabase({ config, multipleStatements: true, poolMax: 2, sessionSetup: `SET SESSION auto_increment_increment = 1 + MOD(NEXTVAL(${sequence}), 2)` });
     try {
       // Two transactions open at once: two sessions, one of each step.
@@ -73,7 +76,8 @@ describe('payments repository: ids of a multi-row insert', () => {
       await Promise.all([insertAndCheck(mixed, repository, 'mixed-a'), insertAndCheck(mixed, repository, 'mixed-b')]);
     } finally {
       await mixed.destroy();
-      await db.raw(`DROP SEQUENCE IF EXISTS ${sequence}`);
+      await owner.raw(`DROP SEQUENCE IF EXISTS ${sequence}`);
+      await owner.destroy();
     }
   });
 
