@@ -45,7 +45,7 @@ export default tseslint.config(
       'src/payments/payment-states.ts',
       'src/payments/payment-resource.ts',
       'src/payments/payments-schemas.ts',
-      'src/delay/delay-levels.ts',
+      'src/messaging/delay-levels.ts',
       'src/delay/retry-schedule.ts',
       'src/compensation/adapters/channel-adapter.ts',
       'src/notifications/notification-signing.ts',

@@ -1,23 +1,24 @@
+import type { Channel } from 'amqplib';
 import express from 'express';
 import helmet from 'helmet';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/config-schema';
 import { createAdminRoutes } from './admin/admin-routes';
-import { createParkingService } from './admin/parking-service';
-import { startNotificationConsumer } from './notifications/notification-consumer';
+import { createParkingService } from './parking/parking-service';
+import { declareNotificationQueue, startNotificationConsumer } from './notifications/notification-consumer';
 import { createNotificationService } from './notifications/notification-service';
 import { createAdapters } from './compensation/adapters/create-adapters';
 import type { ChannelAdapter } from './compensation/adapters/channel-adapter';
-import { startCompensationConsumer } from './compensation/compensation-consumer';
+import { declareCompensationQueue, startCompensationConsumer } from './compensation/compensation-consumer';
 import { createCompensationService } from './compensation/compensation-service';
 import { createDelayScheduler } from './delay/delay-scheduler';
-import { declareTopology } from './delay/delay-topology';
+import { declareDelayLevels, type DeclareOptions } from './delay/delay-topology';
 import { createBroker } from './infra/broker';
-import { createTopologyNames } from './infra/broker-topology';
+import { createTopologyNames, type TopologyNames } from './messaging/topology';
 import { createDatabase } from './infra/database';
 import { createBacklogReader } from './ops/backlog';
-import { createMetrics } from './ops/metrics';
+import { createMetrics } from './shared/metrics';
 import { createOpsPageRoutes } from './ops/ops-page-routes';
 import { createHealthRoutes, createMetricsRoutes } from './ops/ops-routes';
 import { createSecretBox } from './merchants/merchant-credentials';
@@ -25,7 +26,7 @@ import { createMerchantsRepository } from './merchants/merchants-repository';
 import { createMerchantsRoutes } from './merchants/merchants-routes';
 import { createMerchantsService } from './merchants/merchants-service';
 import { createOutbox } from './outbox/outbox';
-import { startDeadLetterConsumer } from './parking/dead-letter-consumer';
+import { declareDeadLetterQueue, startDeadLetterConsumer } from './parking/dead-letter-consumer';
 import { createParkingRepository } from './parking/parking-repository';
 import { createPaymentTransitions } from './payments/payment-transitions';
 import { createPaymentsRepository } from './payments/payments-repository';
@@ -40,6 +41,18 @@ import { createShutdownRegistry } from './shared/shutdown';
 function vhostOf(amqpUrl: string): string {
   const path = decodeURIComponent(new URL(amqpUrl).pathname.slice(1));
   return path === '' ? '/' : path;
+}
+
+/**
+ * The broker topology, each part declared by its owner, on every (re)connect and in every role
+ * (an api must find the work queues bound, or its mandatory publishes come back): the delay
+ * levels, then the parking lot's dead-letter path, then the work queues that dead-letter into it.
+ */
+export async function declareTopology(channel: Channel, names: TopologyNames, broker: Config['broker'], options: DeclareOptions = {}): Promise<void> {
+  await declareDelayLevels(channel, names, broker);
+  await declareDeadLetterQueue(channel, names, broker);
+  await declareCompensationQueue(channel, names, broker, options);
+  await declareNotificationQueue(channel, names, broker, options);
 }
 
 export interface AppOverrides {
@@ -147,7 +160,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   const notifications = createNotificationService({ config, scheduler, parking, merchants, payments: repository, http: merchantsHttp, metrics, logger: logger.child({ component: 'notifications' }), now: overrides.now });
 
   // Admin.
-  const parkingService = createParkingService({ db, parking, scheduler });
+  const parkingService = createParkingService({ parking, payments: repository, scheduler });
   const backlog = createBacklogReader({ managementUrl: config.broker.managementUrl, vhost: vhostOf(config.broker.urls[0] as string), names });
 
   // HTTP. With ADMIN_PORT set, the admin API, the ops page and /metrics have a listener of

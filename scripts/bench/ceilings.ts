@@ -15,7 +15,7 @@ import { ROOT, checkAbort, defaultConfig, log, run, sleep, spread, waitFor, type
 import type { Context } from './context';
 import { AMQP_URL, benchPool, writeConfig } from './environment';
 import { deleteBenchTopology, openBenchBroker, openFastPublisher } from './timers';
-import { DESTINATIONS } from '../../src/infra/broker-topology';
+import { DESTINATIONS } from '../../src/messaging/topology';
 import { createBodies, runLoad, type LoadResult } from './load';
 
 export interface DelayPublish {

@@ -1,10 +1,17 @@
+import type { Channel } from 'amqplib';
+import { declareDueQueue, type DeclareOptions } from '../delay/delay-topology';
 import type { Broker } from '../infra/broker';
 import { startBatchingConsumer, type BatchingConsumer } from '../infra/batching-consumer';
-import type { TopologyNames } from '../infra/broker-topology';
+import { DESTINATIONS, type TopologyNames } from '../messaging/topology';
 import type { Config } from '../config/config-schema';
-import type { Metrics } from '../ops/metrics';
+import type { Metrics } from '../shared/metrics';
 import type { Logger } from '../shared/logger';
 import type { CompensationService } from './compensation-service';
+
+/** The compensation queue: every payment timer at its deadline. */
+export function declareCompensationQueue(channel: Channel, names: TopologyNames, broker: Config['broker'], options: DeclareOptions = {}): Promise<void> {
+  return declareDueQueue(channel, names, broker, { queue: names.compensationQueue, destination: DESTINATIONS.paymentTimer }, options);
+}
 
 /** Subscribes the compensation queue: due timers in batches into the compensation service. */
 export function startCompensationConsumer(deps: {

@@ -2,9 +2,8 @@ import type { Config } from '../config/config-schema';
 import type { DelayScheduler } from '../delay/delay-scheduler';
 import type { Delivery } from '../infra/broker';
 import { nextAttempt } from '../delay/retry-schedule';
-import { DESTINATIONS } from '../infra/broker-topology';
 import { withLockRetry, type Database } from '../infra/database';
-import type { Metrics } from '../ops/metrics';
+import type { Metrics } from '../shared/metrics';
 import type { Outbox } from '../outbox/outbox';
 import type { ParkingRepository, ParkedItemInput } from '../parking/parking-repository';
 import { toResource } from '../payments/payment-resource';
@@ -13,7 +12,7 @@ import { StaleRowsError, type PaymentTransitions } from '../payments/payment-tra
 import { groupBy, mapWithConcurrency } from '../shared/concurrency';
 import type { Logger } from '../shared/logger';
 import type { ChannelAdapter } from './adapters/channel-adapter';
-import { parseTimer, type TimerMessage } from './timer-message';
+import { parseTimer, timerMessage, type TimerMessage } from '../messaging/timer-message';
 
 const SETTLED_PER_LOG_LINE = 100;
 
@@ -64,13 +63,7 @@ export function createCompensationService(deps: {
 
   /** The timer again, for a later attempt or for the rest of a delay that arrived early. */
   async function reschedule(due: DueTimer, deadline: number, attempt: number): Promise<void> {
-    await deps.scheduler.schedule({
-      destination: DESTINATIONS.paymentTimer,
-      deadline,
-      attempt,
-      correlationId: correlationIdOf(due.delivery),
-      body: { paymentId: due.timer.paymentId },
-    });
+    await deps.scheduler.schedule(timerMessage({ paymentId: due.timer.paymentId, deadline, attempt, correlationId: correlationIdOf(due.delivery) }));
   }
 
   async function decide(payment: PaymentRow, timer: TimerMessage, correlationId: string | undefined): Promise<Decision> {

@@ -1,15 +1,7 @@
 import type { Broker } from '../infra/broker';
-import { HEADERS, type Destination, type TopologyNames } from '../infra/broker-topology';
-import { MAX_DELAY_SECONDS, delayRoutingKey, highestLevel, secondsUntil } from './delay-levels';
-
-/** A message to deliver to `destination` no earlier than `deadline` (epoch ms). */
-export interface ScheduledMessage {
-  destination: Destination;
-  deadline: number;
-  attempt: number;
-  body: Record<string, unknown>;
-  correlationId?: string;
-}
+import type { ScheduledMessage } from '../messaging/envelope';
+import { HEADERS, type TopologyNames } from '../messaging/topology';
+import { MAX_DELAY_SECONDS, delayRoutingKey, highestLevel, secondsUntil } from '../messaging/delay-levels';
 
 export interface DelayScheduler {
   /** Publishes with a confirm; resolves once the broker holds the message. */

@@ -1,7 +1,7 @@
 import type { Channel, Options } from 'amqplib';
 import type { Config } from '../config/config-schema';
-import { DESTINATIONS, type TopologyNames } from '../infra/broker-topology';
-import { LEVEL_COUNT, levelBindingPattern, levelTtlSeconds } from './delay-levels';
+import type { Destination, TopologyNames } from '../messaging/topology';
+import { LEVEL_COUNT, levelBindingPattern, levelTtlSeconds } from '../messaging/delay-levels';
 
 function queueArguments(config: Config['broker']): Record<string, unknown> {
   if (config.queueType === 'quorum') {
@@ -17,8 +17,9 @@ function queueArguments(config: Config['broker']): Record<string, unknown> {
 }
 
 /**
- * Declares the fixed topology: one topic exchange and one TTL queue per delay level, the due
- * exchange, and the work queues behind it. Idempotent; runs on every (re)connect.
+ * Declares the delay levels: one topic exchange and one TTL queue per level, and the due
+ * exchange below them. Idempotent; runs on every (re)connect. The queues behind the due exchange
+ * belong to their components (declareDueQueue); src/app.ts declareTopology runs them all.
  *
  *   publish -> level-k exchange (k = highest set bit) --bit k set--> level-k queue (TTL 2^k s) --DLX--> level-(k-1) exchange
  *   level-j exchange --bit j clear--> level-(j-1) exchange (exchange-to-exchange, no wait)
@@ -31,7 +32,7 @@ export interface DeclareOptions {
   onMismatch?: (queue: string, error: string) => void;
 }
 
-export async function declareTopology(channel: Channel, names: TopologyNames, broker: Config['broker'], options: DeclareOptions = {}): Promise<void> {
+export async function declareDelayLevels(channel: Channel, names: TopologyNames, broker: Config['broker']): Promise<void> {
   const exchangeOptions: Options.AssertExchange = { durable: true };
   await channel.assertExchange(names.dueExchange, 'topic', exchangeOptions);
   for (let level = 0; level < LEVEL_COUNT; level++) {
@@ -51,35 +52,27 @@ export async function declareTopology(channel: Channel, names: TopologyNames, br
     await channel.bindQueue(queue, names.delayExchange(level), levelBindingPattern(level, true));
     await channel.bindExchange(below, names.delayExchange(level), levelBindingPattern(level, false));
   }
-  await declareWorkQueues(channel, names, broker, options);
 }
 
 /**
- * The work queues behind the due exchange, and the dead-letter path into the parking lot. A
- * quorum work queue has an explicit delivery limit and dead-letters at least once what passes
- * it: RabbitMQ 4.x would otherwise drop a message after 20 redeliveries.
+ * A work queue behind the due exchange, for the messages due at `destination`. The delivery
+ * limit dead-letters a message that crashed or stalled a worker that often into the parking lot
+ * (parking/dead-letter-consumer.ts declares that path); without it RabbitMQ 4.x would drop it
+ * after 20 redeliveries.
  */
-async function declareWorkQueues(channel: Channel, names: TopologyNames, broker: Config['broker'], options: DeclareOptions): Promise<void> {
-  const quorum = broker.queueType === 'quorum';
-  await channel.assertExchange(names.deadLetterExchange, 'fanout', { durable: true });
-  await channel.assertQueue(names.deadLetterQueue, { durable: true, arguments: { 'x-queue-type': broker.queueType } });
-  await channel.bindQueue(names.deadLetterQueue, names.deadLetterExchange, '');
-  const args = quorum
-    ? {
-        'x-queue-type': 'quorum',
-        'x-delivery-limit': broker.workQueueDeliveryLimit,
-        'x-dead-letter-exchange': names.deadLetterExchange,
-        'x-dead-letter-strategy': 'at-least-once',
-        'x-overflow': 'reject-publish',
-      }
-    : { 'x-queue-type': 'classic', 'x-dead-letter-exchange': names.deadLetterExchange };
-  for (const [queue, pattern] of [
-    [names.compensationQueue, `#.${DESTINATIONS.paymentTimer}`],
-    [names.notificationQueue, `#.${DESTINATIONS.notification}`],
-  ] as const) {
-    await assertWorkQueue(channel, queue, args, options);
-    await channel.bindQueue(queue, names.dueExchange, pattern);
-  }
+export async function declareDueQueue(channel: Channel, names: TopologyNames, broker: Config['broker'], work: { queue: string; destination: Destination }, options: DeclareOptions = {}): Promise<void> {
+  const args =
+    broker.queueType === 'quorum'
+      ? {
+          'x-queue-type': 'quorum',
+          'x-delivery-limit': broker.workQueueDeliveryLimit,
+          'x-dead-letter-exchange': names.deadLetterExchange,
+          'x-dead-letter-strategy': 'at-least-once',
+          'x-overflow': 'reject-publish',
+        }
+      : { 'x-queue-type': 'classic', 'x-dead-letter-exchange': names.deadLetterExchange };
+  await assertWorkQueue(channel, work.queue, args, options);
+  await channel.bindQueue(work.queue, names.dueExchange, `#.${work.destination}`);
 }
 
 /**
@@ -104,7 +97,7 @@ async function assertWorkQueue(channel: Channel, queue: string, args: Record<str
   }
 }
 
-/** Removes everything declareTopology made; tests use it to clean up their prefix. */
+/** Removes everything src/app.ts declareTopology made; tests use it to clean up their prefix. */
 export async function deleteTopology(channel: Channel, names: TopologyNames): Promise<void> {
   await channel.deleteQueue(names.compensationQueue);
   await channel.deleteQueue(names.notificationQueue);

@@ -1,9 +1,16 @@
 import type { Config } from '../config/config-schema';
 import { startBatchingConsumer, type BatchingConsumer } from '../infra/batching-consumer';
+import type { Channel } from 'amqplib';
+import { declareDueQueue, type DeclareOptions } from '../delay/delay-topology';
 import type { Broker } from '../infra/broker';
-import type { TopologyNames } from '../infra/broker-topology';
+import { DESTINATIONS, type TopologyNames } from '../messaging/topology';
 import type { Logger } from '../shared/logger';
 import type { NotificationService } from './notification-service';
+
+/** The notification queue: every merchant notification at its (re)try time. */
+export function declareNotificationQueue(channel: Channel, names: TopologyNames, broker: Config['broker'], options: DeclareOptions = {}): Promise<void> {
+  return declareDueQueue(channel, names, broker, { queue: names.notificationQueue, destination: DESTINATIONS.notification }, options);
+}
 
 /**
  * Its own queue and consumer, so a slow merchant never slows compensation down. Batches of one:

@@ -1,29 +1,16 @@
-import { z } from 'zod';
 import type { Config } from '../config/config-schema';
 import type { DelayScheduler } from '../delay/delay-scheduler';
 import { nextAttempt } from '../delay/retry-schedule';
 import type { Delivery } from '../infra/broker';
-import { DESTINATIONS } from '../infra/broker-topology';
-import type { Metrics } from '../ops/metrics';
+import type { Metrics } from '../shared/metrics';
 import type { ParkingRepository } from '../parking/parking-repository';
-import { attemptOf, deadlineProblem, parseMessage } from '../compensation/timer-message';
+import { notificationMessage, parseNotification, type NotificationMessage } from '../messaging/notification-message';
 import type { Logger } from '../shared/logger';
 import type { MerchantsService } from '../merchants/merchants-service';
 import type { PaymentStatus } from '../payments/payment-states';
 import type { PaymentsRepository } from '../payments/payments-repository';
 import { OutboundError, type OutboundHttp } from '../shared/outbound-http';
 import { webhookHeaders } from './notification-signing';
-
-const notificationSchema = z.object({
-  eventId: z.string().min(1),
-  type: z.string().min(1),
-  paymentId: z.number().int().positive(),
-  notifyUrl: z.string().url(),
-  payment: z.record(z.string(), z.unknown()),
-  deadline: z.number().int().positive(),
-  attempt: z.number().int().min(1),
-});
-export type NotificationMessage = z.infer<typeof notificationSchema>;
 
 /**
  * Delivers one merchant notification (DESIGN section 7): 2xx is delivered; anything else retries
@@ -85,7 +72,7 @@ export function createNotificationService(deps: {
   return {
     /** A message that failed every attempt on its own: parked with the error, then acked. */
     async parkPoison(delivery: Delivery, error: unknown): Promise<void> {
-      const read = parseMessage(notificationSchema, delivery.message);
+      const read = parseNotification(delivery.message, now());
       metrics.parked.inc({ purpose: 'notification', reason: 'poison' });
       await deps.parking.park([{ purpose: 'notification', reason: 'poison', paymentId: read.ok ? read.value.paymentId : null, attempts: read.ok ? read.value.attempt : 0, lastError: String((error as Error)?.message ?? error), message: delivery.message.content.toString('utf8'), correlationId: delivery.message.properties.correlationId as string | undefined }]);
       delivery.ack();
@@ -93,18 +80,15 @@ export function createNotificationService(deps: {
 
     async handle(delivery: Delivery): Promise<void> {
       const correlationId = delivery.message.properties.correlationId as string | undefined;
-      const read = parseMessage(notificationSchema, delivery.message);
-      const tooFar = read.ok ? deadlineProblem(read.value.deadline, now()) : undefined;
-      const parsed = tooFar ? { ok: false as const, error: tooFar } : read;
+      const parsed = parseNotification(delivery.message, now());
       if (!parsed.ok) {
         metrics.parked.inc({ purpose: 'notification', reason: 'malformed' });
         await deps.parking.park([{ purpose: 'notification', reason: 'malformed', paymentId: null, attempts: 0, lastError: parsed.error, message: delivery.message.content.toString('utf8'), correlationId }]);
         delivery.ack();
         return;
       }
-      const n = { ...parsed.value, attempt: attemptOf(delivery.message, parsed.value.attempt) };
-      const reschedule = (deadline: number, attempt: number) =>
-        deps.scheduler.schedule({ destination: DESTINATIONS.notification, deadline, attempt, correlationId, body: { eventId: n.eventId, type: n.type, paymentId: n.paymentId, notifyUrl: n.notifyUrl, payment: n.payment } });
+      const n = parsed.value;
+      const reschedule = (deadline: number, attempt: number) => deps.scheduler.schedule(notificationMessage({ ...n, deadline, attempt, correlationId }));
 
       if (n.deadline > now()) {
         await reschedule(n.deadline, n.attempt); // never early

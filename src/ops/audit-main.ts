@@ -1,8 +1,8 @@
 import { loadConfig } from '../config/config-loader';
 import { createDelayScheduler } from '../delay/delay-scheduler';
-import { declareTopology } from '../delay/delay-topology';
+import { declareTopology } from '../app';
 import { createBroker } from '../infra/broker';
-import { createTopologyNames } from '../infra/broker-topology';
+import { createTopologyNames } from '../messaging/topology';
 import { createDatabase } from '../infra/database';
 import { createLogger } from '../shared/logger';
 import { auditOverdue } from './audit';

@@ -1,6 +1,7 @@
 import type { DelayScheduler } from '../delay/delay-scheduler';
-import { DESTINATIONS } from '../infra/broker-topology';
+import { timerMessage } from '../messaging/timer-message';
 import type { Database } from '../infra/database';
+import { createPaymentsRepository } from '../payments/payments-repository';
 
 export interface OverduePayment {
   id: number;
@@ -27,6 +28,7 @@ export async function auditOverdue(deps: {
   onPage?: (lastId: number) => void;
 }): Promise<{ scanned: number; overdue: OverduePayment[]; requeued: number }> {
   const pageSize = deps.pageSize ?? 500;
+  const payments = createPaymentsRepository({ db: deps.db });
   const now = deps.now ?? Date.now;
   const cutoff = now() - deps.graceSeconds * 1000;
   const overdue: OverduePayment[] = [];
@@ -34,15 +36,7 @@ export async function auditOverdue(deps: {
   let requeued = 0;
   let lastId = deps.fromId ?? 0;
   for (;;) {
-    const rows: Array<{ id: number; public_id: string; channel: string; status: string; expires_at: Date }> = await deps
-      .db('payments')
-      .select('id', 'public_id', 'channel', 'status', 'expires_at')
-      .where('id', '>', lastId)
-      .modify((q) => {
-        if (deps.toId !== undefined) q.andWhere('id', '<=', deps.toId);
-      })
-      .orderBy('id')
-      .limit(pageSize);
+    const rows = await payments.pageAfter(lastId, pageSize, deps.toId);
     if (rows.length === 0) break;
     scanned += rows.length;
     lastId = Number(rows[rows.length - 1]?.id);
@@ -51,7 +45,7 @@ export async function auditOverdue(deps: {
       const expiresAt = new Date(r.expires_at);
       overdue.push({ id: Number(r.id), publicId: r.public_id, channel: r.channel, expiresAt: expiresAt.toISOString(), overdueSeconds: Math.round((now() - expiresAt.getTime()) / 1000) });
       if (deps.scheduler) {
-        await deps.scheduler.schedule({ destination: DESTINATIONS.paymentTimer, deadline: now(), attempt: 1, body: { paymentId: Number(r.id) } });
+        await deps.scheduler.schedule(timerMessage({ paymentId: Number(r.id), deadline: now(), attempt: 1 }));
         requeued++;
       }
     }

@@ -1,5 +1,5 @@
-import type { TopologyNames } from '../infra/broker-topology';
-import { LEVEL_COUNT } from '../delay/delay-levels';
+import type { TopologyNames } from '../messaging/topology';
+import { LEVEL_COUNT } from '../messaging/delay-levels';
 import { UnavailableError } from '../shared/errors';
 
 export interface QueueBacklog {

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { Broker } from '../infra/broker';
 import type { Database } from '../infra/database';
-import type { Metrics } from './metrics';
+import type { Metrics } from '../shared/metrics';
 
 /**
  * /healthz (alive) and /readyz (database and broker answer). With `details` false (the public

@@ -1,4 +1,5 @@
 import type { Database } from '../infra/database';
+import { createPaymentsRepository } from '../payments/payments-repository';
 
 export const LATENESS_BUCKETS_MS = [100, 250, 500, 1000, 2000, 5000, 10000, 60000];
 
@@ -7,11 +8,7 @@ export const LATENESS_BUCKETS_MS = [100, 250, 500, 1000, 2000, 5000, 10000, 6000
  * primary-key range (never a scan by status or time), so its cost does not grow with the table.
  */
 export async function readPaymentStats(db: Database, window: number) {
-  const top = await db('payments').max({ id: 'id' }).first();
-  const maxId = Number(top?.id ?? 0);
-  const rows: Array<{ status: string; expires_at: Date; closed_at: Date | null; paid_at: Date | null }> = await db('payments')
-    .where('id', '>', Math.max(0, maxId - window))
-    .select('status', 'expires_at', 'closed_at', 'paid_at');
+  const rows = await createPaymentsRepository({ db }).recent(window);
   const byStatus: Record<string, number> = { PENDING: 0, PAID: 0, FAILED: 0, CLOSED: 0, PAID_AFTER_CLOSE: 0 };
   const lateness = LATENESS_BUCKETS_MS.map((le) => ({ le, count: 0 }));
   let overflow = 0;

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Database } from '../infra/database';
-import type { DelayScheduler, ScheduledMessage } from '../delay/delay-scheduler';
+import type { DelayScheduler } from '../delay/delay-scheduler';
+import type { ScheduledMessage } from '../messaging/envelope';
 import type { Logger } from '../shared/logger';
 
 /** One outbox row: the messages one transaction wrote, published together after commit. */

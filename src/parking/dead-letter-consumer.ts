@@ -1,7 +1,9 @@
+import type { Channel } from 'amqplib';
+import type { Config } from '../config/config-schema';
 import { startBatchingConsumer, type BatchingConsumer } from '../infra/batching-consumer';
 import type { Broker, Delivery } from '../infra/broker';
-import type { TopologyNames } from '../infra/broker-topology';
-import type { Metrics } from '../ops/metrics';
+import type { TopologyNames } from '../messaging/topology';
+import type { Metrics } from '../shared/metrics';
 import type { Logger } from '../shared/logger';
 import type { ParkedItemInput, ParkingRepository } from './parking-repository';
 
@@ -13,6 +15,13 @@ function paymentIdOf(content: Buffer): number | null {
   } catch {
     return null;
   }
+}
+
+/** Where the work queues dead-letter what passed their delivery limit, and its queue. */
+export async function declareDeadLetterQueue(channel: Channel, names: TopologyNames, broker: Config['broker']): Promise<void> {
+  await channel.assertExchange(names.deadLetterExchange, 'fanout', { durable: true });
+  await channel.assertQueue(names.deadLetterQueue, { durable: true, arguments: { 'x-queue-type': broker.queueType } });
+  await channel.bindQueue(names.deadLetterQueue, names.deadLetterExchange, '');
 }
 
 /**

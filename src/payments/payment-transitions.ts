@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { DESTINATIONS } from '../infra/broker-topology';
-import type { Metrics } from '../ops/metrics';
+import { notificationMessage } from '../messaging/notification-message';
+import type { Metrics } from '../shared/metrics';
 import type { Outbox, PendingOutboxMessage } from '../outbox/outbox';
 import { currentCorrelationId } from '../shared/request-context';
 import { TRANSITIONS, type TransitionCause } from './payment-states';
@@ -75,13 +75,18 @@ export function createPaymentTransitions(deps: { repository: PaymentsRepository;
         trx,
         changed
           .filter((row) => row.notify_url)
-          .map((row) => ({
-            destination: DESTINATIONS.notification,
-            deadline: request.at.getTime(),
-            attempt: 1,
-            correlationId: request.correlationIds?.get(row.id) ?? currentCorrelationId(),
-            body: { eventId: randomUUID(), type: `payment.${to.toLowerCase()}`, paymentId: row.id, notifyUrl: row.notify_url, payment: toResource(row) },
-          })),
+          .map((row) =>
+            notificationMessage({
+              eventId: randomUUID(),
+              type: `payment.${to.toLowerCase()}`,
+              paymentId: row.id,
+              notifyUrl: row.notify_url as string,
+              payment: { ...toResource(row) },
+              deadline: request.at.getTime(),
+              attempt: 1,
+              correlationId: request.correlationIds?.get(row.id) ?? currentCorrelationId(),
+            }),
+          ),
       );
       return { changed, notifications };
     },

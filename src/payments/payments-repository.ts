@@ -94,6 +94,29 @@ export function createPaymentsRepository(deps: {
     async hasReached(id: number, status: PaymentStatus): Promise<boolean> {
       return (await db('payment_events').where({ payment_id: id, to_status: status }).first('id')) !== undefined;
     },
+    /** Public ids by internal id (the admin's parked items name payments by their public id). */
+    async publicIdsOf(ids: number[]): Promise<Map<number, string>> {
+      if (ids.length === 0) return new Map();
+      const rows: Array<{ id: number; public_id: string }> = await db('payments').whereIn('id', sortedIds(ids)).select('id', 'public_id');
+      return new Map(rows.map((r) => [Number(r.id), r.public_id]));
+    },
+    /** One page of a keyset scan by primary key (the audit's): ids after `afterId`, up to `toId`. */
+    async pageAfter(afterId: number, limit: number, toId?: number): Promise<Array<Pick<PaymentRow, 'id' | 'public_id' | 'channel' | 'status' | 'expires_at'>>> {
+      return db<PaymentRow>('payments')
+        .select('id', 'public_id', 'channel', 'status', 'expires_at')
+        .where('id', '>', afterId)
+        .modify((q) => {
+          if (toId !== undefined) q.andWhere('id', '<=', toId);
+        })
+        .orderBy('id')
+        .limit(limit);
+    },
+    /** The most recent `window` payments by primary-key range (never a scan by status or time). */
+    async recent(window: number): Promise<Array<Pick<PaymentRow, 'status' | 'expires_at' | 'closed_at' | 'paid_at'>>> {
+      const top = await db('payments').max({ id: 'id' }).first();
+      const maxId = Number(top?.id ?? 0);
+      return db<PaymentRow>('payments').where('id', '>', Math.max(0, maxId - window)).select('status', 'expires_at', 'closed_at', 'paid_at');
+    },
     async findByIds(ids: number[]): Promise<PaymentRow[]> {
       if (ids.length === 0) return [];
       return db<PaymentRow>('payments').whereIn('id', sortedIds(ids));

@@ -5,7 +5,7 @@ import { AppError } from '../shared/errors';
 import { mayActFor, type MerchantsService, type Principal } from '../merchants/merchants-service';
 import type { RawBodyRequest } from '../shared/http';
 import type { Logger } from '../shared/logger';
-import type { Metrics } from '../ops/metrics';
+import type { Metrics } from '../shared/metrics';
 import { parseOrThrow } from '../shared/validation';
 import { toResource } from './payment-resource';
 import { callbackSchema, createPaymentSchema } from './payments-schemas';

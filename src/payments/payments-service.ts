@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../config/config-schema';
-import { DESTINATIONS } from '../infra/broker-topology';
+import { timerMessage } from '../messaging/timer-message';
 import { insertIdOf, isRetryableLockError, transactionInRounds, withLockRetry, type Database } from '../infra/database';
 import type { Outbox, PendingOutboxMessage } from '../outbox/outbox';
 import { ConflictError, NotFoundError, UnauthorizedError, UnavailableError, ValidationError } from '../shared/errors';
@@ -105,13 +105,7 @@ export function createPaymentsService(deps: {
         send,
         items.map((i) => i.row),
       );
-      const messages = items.map((i, k) => ({
-        destination: DESTINATIONS.paymentTimer,
-        deadline: i.row.expires_at.getTime(),
-        attempt: 1,
-        correlationId: i.correlationId,
-        body: { paymentId: newIds[k] },
-      }));
+      const messages = items.map((i, k) => timerMessage({ paymentId: newIds[k] as number, deadline: i.row.expires_at.getTime(), attempt: 1, correlationId: i.correlationId }));
       const events = items.map((i, k) => ({
         paymentId: newIds[k] as number,
         from: null,

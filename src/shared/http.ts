@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError, UnavailableError, UnsupportedMediaTypeError, ValidationError } from './errors';
 import type { Logger } from './logger';
 import { runWithCorrelationId } from './request-context';
-import type { Metrics } from '../ops/metrics';
+import type { Metrics } from './metrics';
 
 export type RawBodyRequest = express.Request & { rawBody?: Buffer };
 

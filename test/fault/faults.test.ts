@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
 import { randomUUID } from 'node:crypto';
 import { createDelayScheduler } from '../../src/delay/delay-scheduler';
-import { declareTopology } from '../../src/delay/delay-topology';
+import { declareTopology } from '../../src/app';
 import { createBroker } from '../../src/infra/broker';
-import { DESTINATIONS, createTopologyNames } from '../../src/infra/broker-topology';
+import { DESTINATIONS, createTopologyNames } from '../../src/messaging/topology';
 import { createDatabase } from '../../src/infra/database';
 import { migrateLatest } from '../../src/db/migration-source';
 import { signGatewayRequest } from '../../src/shared/gateway-signature';

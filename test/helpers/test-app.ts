@@ -6,7 +6,7 @@ import { createApp, type App, type AppOverrides } from '../../src/app';
 import { loadConfig, deepMerge } from '../../src/config/config-loader';
 import type { Config } from '../../src/config/config-schema';
 import { deleteTopology } from '../../src/delay/delay-topology';
-import { createTopologyNames } from '../../src/infra/broker-topology';
+import { createTopologyNames } from '../../src/messaging/topology';
 import { createLogger } from '../../src/shared/logger';
 import { openTestDatabase } from './fixtures';
 

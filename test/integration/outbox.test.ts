@@ -1,5 +1,5 @@
 import { createDelayScheduler } from '../../src/delay/delay-scheduler';
-import { DESTINATIONS } from '../../src/infra/broker-topology';
+import { DESTINATIONS } from '../../src/messaging/topology';
 import { createOutbox } from '../../src/outbox/outbox';
 import { insertPendingPayments } from '../helpers/fixtures';
 import { testConfig, useTestApp } from '../helpers/test-app';

@@ -1,6 +1,6 @@
 import type amqp from 'amqplib';
 import { randomUUID } from 'node:crypto';
-import { HEADERS } from '../../src/infra/broker-topology';
+import { HEADERS } from '../../src/messaging/topology';
 import { insertPendingPayments } from '../helpers/fixtures';
 import { testConfig, useAmqpConnection, useTestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';

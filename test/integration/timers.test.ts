@@ -1,5 +1,5 @@
 import { createDelayScheduler } from '../../src/delay/delay-scheduler';
-import { DESTINATIONS } from '../../src/infra/broker-topology';
+import { DESTINATIONS } from '../../src/messaging/topology';
 import { createPayment, getPayment, paymentBody, sendCallback, txId } from '../helpers/api';
 import { eventsOf, internalIdOf } from '../helpers/fixtures';
 import { testConfig, useTestApp } from '../helpers/test-app';

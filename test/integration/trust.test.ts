@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { createDelayScheduler } from '../../src/delay/delay-scheduler';
-import { DESTINATIONS } from '../../src/infra/broker-topology';
+import { DESTINATIONS } from '../../src/messaging/topology';
 import { createSecretBox } from '../../src/merchants/merchant-credentials';
 import { signGatewayRequest } from '../../src/shared/gateway-signature';
 import { paymentBody, registerMerchant, request, sendCallback, txId, type TestMerchant } from '../helpers/api';

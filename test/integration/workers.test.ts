@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { createDelayScheduler } from '../../src/delay/delay-scheduler';
-import { DESTINATIONS } from '../../src/infra/broker-topology';
+import { DESTINATIONS } from '../../src/messaging/topology';
 import { eventsOf, insertPendingPayments, openTestDatabase } from '../helpers/fixtures';
 import { deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
 import { settledPayments } from '../helpers/logs';

@@ -1,5 +1,5 @@
 import { createBacklogReader } from '../../src/ops/backlog';
-import { createTopologyNames } from '../../src/infra/broker-topology';
+import { createTopologyNames } from '../../src/messaging/topology';
 import { UnavailableError } from '../../src/shared/errors';
 
 describe('the backlog reader without a management URL', () => {

@@ -9,8 +9,8 @@ import {
   levelBindingPattern,
   levelTtlSeconds,
   secondsUntil,
-} from '../../src/delay/delay-levels';
-import { DESTINATIONS } from '../../src/infra/broker-topology';
+} from '../../src/messaging/delay-levels';
+import { DESTINATIONS } from '../../src/messaging/topology';
 
 /** AMQP topic matching: `*` is exactly one word, `#` is zero or more words. */
 function topicMatches(pattern: string, key: string): boolean {

@@ -1,7 +1,8 @@
 import type { DelayScheduler } from '../delay/delay-scheduler';
-import { DESTINATIONS } from '../infra/broker-topology';
-import type { Database } from '../infra/database';
-import type { ParkingRepository, ParkedItemRow } from '../parking/parking-repository';
+import { notificationMessage, parseNotificationBody } from '../messaging/notification-message';
+import { parseTimerBody, timerMessage } from '../messaging/timer-message';
+import type { PaymentsRepository } from '../payments/payments-repository';
+import type { ParkingRepository, ParkedItemRow } from './parking-repository';
 import { ConflictError, NotFoundError } from '../shared/errors';
 
 export interface ParkedItemView {
@@ -17,13 +18,8 @@ export interface ParkedItemView {
 }
 
 /** List, replay and delete parked items. Replay re-enters the normal flow at attempt 1. */
-export function createParkingService(deps: { db: Database; parking: ParkingRepository; scheduler: DelayScheduler }) {
-  async function publicIds(rows: ParkedItemRow[]): Promise<Map<number, string>> {
-    const ids = rows.map((r) => r.payment_id).filter((id): id is number => id !== null);
-    if (ids.length === 0) return new Map();
-    const payments: Array<{ id: number; public_id: string }> = await deps.db('payments').whereIn('id', ids).select('id', 'public_id');
-    return new Map(payments.map((p) => [Number(p.id), p.public_id]));
-  }
+export function createParkingService(deps: { parking: ParkingRepository; payments: PaymentsRepository; scheduler: DelayScheduler }) {
+  const publicIds = (rows: ParkedItemRow[]) => deps.payments.publicIdsOf(rows.map((r) => r.payment_id).filter((id): id is number => id !== null).map(Number));
 
   return {
     async list(options: { limit: number; beforeId?: number; purpose?: 'compensation' | 'notification' }) {
@@ -53,10 +49,19 @@ export function createParkingService(deps: { db: Database; parking: ParkingRepos
       } catch {
         throw new ConflictError(`parked item ${id} is not a readable message (${row.reason}); delete it instead`);
       }
-      const destination = row.purpose === 'notification' ? DESTINATIONS.notification : DESTINATIONS.paymentTimer;
       if (typeof body.paymentId !== 'number') throw new ConflictError(`parked item ${id} names no payment (${row.reason}); delete it instead`);
-      const { deadline: _deadline, attempt: _attempt, ...rest } = body;
-      await deps.scheduler.schedule({ destination, deadline: Date.now(), attempt: 1, correlationId: row.correlation_id ?? undefined, body: rest });
+      // Attempt 1, due now; the message is built anew, so a replay is always of today's version.
+      const due = { deadline: Date.now(), attempt: 1, correlationId: row.correlation_id ?? undefined };
+      const unreadable = (error: string) => new ConflictError(`parked item ${id} is not a ${row.purpose === 'notification' ? 'notification' : 'timer'} (${error}); delete it instead`);
+      if (row.purpose === 'notification') {
+        const read = parseNotificationBody(body);
+        if (!read.ok) throw unreadable(read.error);
+        await deps.scheduler.schedule(notificationMessage({ ...read.value, ...due }));
+      } else {
+        const read = parseTimerBody(body);
+        if (!read.ok) throw unreadable(read.error);
+        await deps.scheduler.schedule(timerMessage({ paymentId: read.value.paymentId, ...due }));
+      }
       await deps.parking.deleteById(id);
     },
 

@@ -1,4 +1,4 @@
-import { levelTtlSeconds } from '../delay/delay-levels';
+import { levelTtlSeconds } from './delay-levels';
 
 /** Where a due message goes once its delay has run out: the routing-key suffix after the bits. */
 export const DESTINATIONS = {
