@@ -1,7 +1,7 @@
 #!/bin/sh
 # Creates (or updates) the service's RabbitMQ user through the management API, as the broker's
 # administrator: tag `management` (the admin backlog reads its own vhost's queues) and no other,
-# and permissions on its vhost for the names under its prefix only (src/infra/broker-topology.ts:
+# and permissions on its vhost for the names under its prefix only (src/messaging/topology.ts:
 # exchanges `<prefix>.*`, queues `<prefix>:*`). Idempotent; compose runs it once per `up`
 # (service rabbitmq-app-user), and test/integration/rabbitmq-app-user.test.ts runs it against
 # the local stack and then runs the service as that user.

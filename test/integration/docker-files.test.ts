@@ -100,8 +100,8 @@ describe('the Docker deployment files', () => {
     }
   });
 
-  it('chart only compensator_ metrics that src/ops/metrics.ts defines', () => {
-    const source = readFileSync(file('src/ops/metrics.ts'), 'utf8');
+  it('chart only compensator_ metrics that src/shared/metrics.ts defines', () => {
+    const source = readFileSync(file('src/shared/metrics.ts'), 'utf8');
     const defined = new Map<string, string>();
     for (const m of source.matchAll(/new client\.(\w+)\(\{\s*name:\s*'([^']+)'/g)) defined.set(m[2] as string, m[1] as string);
     expect(defined.size).toBeGreaterThan(5);
