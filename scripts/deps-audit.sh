@@ -5,6 +5,7 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out="$(npm audit --omit=dev --json 2>/dev/null)"
+[ -n "$out" ] || { echo "npm audit printed nothing: cannot tell" >&2; exit 1; }
 node -e '
 const r = JSON.parse(process.argv[1] || "{}");
 if (r.statusCode || r.error) {

@@ -517,10 +517,8 @@ mdb_provision() {
   # external server: try root over TCP without password (mariadb-install-db default)
   if mdb_provision_sql | mdb_tcp_client -uroot >/dev/null 2>&1; then return 0; fi
   if mdb_answers_app; then
-    printf 'CREATE DATABASE IF NOT EXISTS `%s`;\nCREATE DATABASE IF NOT EXISTS `%s_test`;\n' "$DB_NAME" "$DB_NAME" \
-      | mdb_tcp_client -u"$DB_USER" -p"$DB_PASSWORD" >/dev/null 2>&1 \
-      || warn "could not create databases on the external MariaDB as $DB_USER; assuming they exist"
-    return 0
+    # Without root, neither the schema's owner nor the rows-only grants can be made here.
+    die "the MariaDB on :$MARIADB_PORT (not started by this script) refuses root: create $DB_OWNER (ALL on $DB_NAME and ${DB_NAME}_test) and give $DB_USER only SELECT, INSERT, UPDATE, DELETE there (the SQL: mdb_provision_sql in scripts/stack.sh), or free the port"
   fi
   die "the MariaDB on :$MARIADB_PORT (not started by this script) rejects $DB_USER/$DB_PASSWORD and root; cannot provision it"
 }

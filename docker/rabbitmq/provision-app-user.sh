@@ -3,7 +3,7 @@
 # administrator: tag `management` (the admin backlog reads its own vhost's queues) and no other,
 # and permissions on its vhost for the names under its prefix only (src/messaging/topology.ts:
 # exchanges `<prefix>.*`, queues `<prefix>:*`). Idempotent; compose runs it once per `up`
-# (service rabbitmq-app-user), and test/integration/rabbitmq-app-user.test.ts runs it against
+# (service rabbitmq-app-user), and test/integration/docker-users.test.ts runs it against
 # the local stack and then runs the service as that user.
 #
 # Environment: RABBITMQ_API (http://rabbitmq:15672), RABBITMQ_ADMIN_USER, RABBITMQ_ADMIN_PASSWORD,
@@ -23,10 +23,18 @@ case "$PREFIX" in *[!a-z0-9_-]* | '') echo "PREFIX must match [a-z0-9_-]+" >&2; 
 [ "$APP_USER" != "$RABBITMQ_ADMIN_USER" ] || { echo "APP_USER must not be the administrator" >&2; exit 2; }
 
 vhost=$(printf '%s' "$VHOST" | sed 's#%#%25#g; s#/#%2F#g')
+# The broker may answer its ping before the management listener or the administrator exists:
+# retry for up to a minute before failing the one-shot (and so the services that wait for it).
 api() { # api METHOD PATH JSON
-  code=$(curl -sS -o /dev/null -w '%{http_code}' -u "$RABBITMQ_ADMIN_USER:$RABBITMQ_ADMIN_PASSWORD" \
-    -X "$1" -H 'content-type: application/json' --data "$3" "$RABBITMQ_API$2")
-  case "$code" in 2??) ;; *) echo "PUT $2 answered $code" >&2; exit 1 ;; esac
+  tries=0
+  while :; do
+    code=$(printf '%s' "$3" | curl -sS -o /dev/null -w '%{http_code}' -u "$RABBITMQ_ADMIN_USER:$RABBITMQ_ADMIN_PASSWORD" \
+      -X "$1" -H 'content-type: application/json' --data-binary @- "$RABBITMQ_API$2" 2>/dev/null) || code=000
+    case "$code" in 2??) return 0 ;; esac
+    tries=$((tries + 1))
+    [ "$tries" -lt "${RETRIES:-30}" ] || { echo "$1 $2 answered $code" >&2; exit 1; }
+    sleep 2
+  done
 }
 
 names="${NAMES:-^$PREFIX[.:]}"

@@ -63,12 +63,25 @@ function integerFromEnv(name: string, value: string): number {
 /** The local stack's and the images' defaults: never accepted in production. */
 const DEFAULT_CREDENTIALS = new Set(['guest', 'compensator', 'compensator_owner', 'admin', 'root', 'password']);
 
+/**
+ * A password production must not run on: none at all (an AMQP URL without a user logs in as
+ * guest/guest), a well-known one, or one whose escapes do not decode (a client may decode them
+ * otherwise, as amqplib's unescape does).
+ */
 function hasDefaultCredentials(url: string): boolean {
+  let parsed: URL;
   try {
-    const { username, password } = new URL(url.trim());
-    return DEFAULT_CREDENTIALS.has(decodeURIComponent(password)) || (username === 'guest' && password === '');
+    parsed = new URL(url.trim());
   } catch {
     return false; // the schema names a malformed URL
+  }
+  const { username, password } = parsed;
+  if (username === '' || password === '') return true;
+  try {
+    const decoded = [decodeURIComponent(password), unescape(password)];
+    return decoded.some((p) => DEFAULT_CREDENTIALS.has(p));
+  } catch {
+    return true;
   }
 }
 
@@ -171,7 +184,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   if (missing.length > 0 || weak.length > 0) {
     const problems = [
       ...(missing.length > 0 ? [`these variables are required but not set: ${missing.join(', ')}`] : []),
-      ...(weak.length > 0 ? [`these carry a well-known default password: ${weak.join(', ')}`] : []),
+      ...(weak.length > 0 ? [`these carry no password or a well-known default one: ${weak.join(', ')}`] : []),
     ];
     throw new ConfigError(
       `NODE_ENV is ${env.NODE_ENV ? 'production' : 'unset, which means production'}, and ${problems.join('; ')}` +

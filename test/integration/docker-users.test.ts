@@ -92,6 +92,12 @@ describe('the RabbitMQ user of compose (docker/rabbitmq/provision-app-user.sh)',
     expect([401, 403]).toContain(users.status);
   });
 
+  it('when the management API does not answer (yet), then the script retries, then fails naming the call', () => {
+    const run = provision({ RABBITMQ_API: 'http://127.0.0.1:9', RETRIES: '2' });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/PUT \/api\/users\/app_probe_\d+ answered 000/);
+  });
+
   it.each([
     ['a password with a quote', { APP_PASSWORD: 'pa"ss' }, /APP_PASSWORD must/],
     ['the administrator as the app user', { APP_USER: decodeURIComponent(management.username) }, /must not be the administrator/],
@@ -126,7 +132,8 @@ describe('the database user of compose (docker/mysql/runtime-user.sh)', () => {
     expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
     const [grants] = (await rootConn.query(`SHOW GRANTS FOR '${user}'@'%'`)) as unknown as [Array<Record<string, string>>];
     const text = grants.map((g) => Object.values(g)[0]).join('\n');
-    expect(text).toContain(`GRANT SELECT, INSERT, UPDATE, DELETE ON \`${database}\`.* TO \`${user}\`@\`%\``);
+    // The database name with its underscores escaped: in a grant, a bare _ is a wildcard.
+    expect(text).toContain(`GRANT SELECT, INSERT, UPDATE, DELETE ON \`${database.replace(/_/g, '\\_')}\`.* TO \`${user}\`@\`%\``);
     expect(text).not.toMatch(/ALL PRIVILEGES|DROP|ALTER|CREATE|GRANT OPTION/);
 
     const conn = await mysql.createConnection({ host: '127.0.0.1', port: Number(new URL(base.database.url).port || 3306), user, password, database });

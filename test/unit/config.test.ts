@@ -282,9 +282,20 @@ describe('loadConfig', () => {
       };
       const err = errorOf(() => loadConfig({ env: { NODE_ENV: 'production', ...weak } }));
       expect(err).toBeInstanceOf(ConfigError);
-      expect(err.message).toContain('well-known default password: DATABASE_URL, MIGRATION_DATABASE_URL, AMQP_URL, RABBITMQ_MANAGEMENT_URL');
+      expect(err.message).toContain('no password or a well-known default one: DATABASE_URL, MIGRATION_DATABASE_URL, AMQP_URL, RABBITMQ_MANAGEMENT_URL');
       const { config } = loadConfig({ env: { NODE_ENV: 'production', ...ALL_SECRETS, RABBITMQ_MANAGEMENT_URL: 'http://app:pw@mq-1:15672' } });
       expect(config.broker.managementUrl).toBe('http://app:pw@mq-1:15672');
+    });
+
+    it.each([
+      ['an AMQP URL without a user (amqplib logs in as guest)', { AMQP_URL: 'amqp://mq.internal:5672' }, 'AMQP_URL'],
+      ['an empty password', { DATABASE_URL: 'mysql://app:@db.internal:3306/compensator' }, 'DATABASE_URL'],
+      ['a user without a password', { DATABASE_URL: 'mysql://root@db.internal:3306/compensator' }, 'DATABASE_URL'],
+      ['an escaped default password', { AMQP_URL: 'amqp://guest:%67uest@mq.internal:5672' }, 'AMQP_URL'],
+      ['an escape that does not decode', { AMQP_URL: 'amqp://app:%u0067uest@mq.internal:5672' }, 'AMQP_URL'],
+    ])('when production is given %s, then loading fails naming the variable', (_what, env, variable) => {
+      const err = errorOf(() => loadConfig({ env: { NODE_ENV: 'production', ...ALL_SECRETS, ...env } }));
+      expect(err.message).toMatch(new RegExp(`no password or a well-known default one: ${variable}`));
     });
 
     it('when production names no management URL, then none is assumed (the backlog answers 503)', () => {
