@@ -1,7 +1,7 @@
 import type { Channel } from 'amqplib';
 import { declareDueQueue, type DeclareOptions } from '../delay/delay-topology';
 import type { Broker } from '../infra/broker';
-import { startBatchingConsumer, type BatchingConsumer } from '../infra/batching-consumer';
+import { failureKindOf, startBatchingConsumer, type BatchingConsumer } from '../infra/batching-consumer';
 import { DESTINATIONS, type TopologyNames } from '../messaging/topology';
 import type { Config } from '../config/config-schema';
 import type { Metrics } from '../shared/metrics';
@@ -31,6 +31,7 @@ export function startCompensationConsumer(deps: {
     logger: deps.logger,
     handleBatch: (deliveries) => deps.service.handleBatch(deliveries),
     onPoison: (delivery, error) => deps.service.parkPoison(delivery, error),
+    classify: failureKindOf,
     onBatch: (size) => deps.metrics.batchSize.observe({ consumer: 'compensation' }, size),
   });
 }

@@ -2,7 +2,7 @@ import type { Config } from '../config/config-schema';
 import type { DelayScheduler } from '../delay/delay-scheduler';
 import type { Delivery } from '../infra/broker';
 import { nextAttempt } from '../delay/retry-schedule';
-import { withLockRetry, type Database } from '../infra/database';
+import { isDuplicateKey, withLockRetry, type Database } from '../infra/database';
 import type { Metrics } from '../shared/metrics';
 import type { Outbox } from '../outbox/outbox';
 import type { ParkingRepository, ParkedItemInput } from '../parking/parking-repository';
@@ -186,7 +186,7 @@ export function createCompensationService(deps: {
       },
     );
     const { changed, notifications } = await settle(pays.length > 0 && closes.length > 0).catch(async (err: unknown) => {
-      if ((err as { errno?: number }).errno === 1062) {
+      if (isDuplicateKey(err)) {
         // A callback took one of the transaction ids since the check: check again, park those
         // that lost, and settle the rest with locked rows.
         for (const item of await parkTransactionConflicts(decisions)) {

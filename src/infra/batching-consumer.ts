@@ -1,5 +1,21 @@
 import type { Broker, ConsumerHandle, Delivery } from './broker';
+import { databaseErrorKind } from './database';
 import type { Logger } from '../shared/logger';
+
+/**
+ * How a failed batch recovers (rascal's model, one decision per error): `retry` tries it again
+ * in place with capped backoff, for what passes with time (a database or broker away, a lock
+ * conflict); `park` isolates the failing message at once and parks it, for what never passes
+ * (a value the database refuses). The attempt cap turns a `retry` into `park` too. Anything a
+ * component can answer itself (a channel's error, a merchant's 500) it answers through the
+ * delay levels before it ever throws.
+ */
+export type FailureKind = 'retry' | 'park';
+
+/** The classifier the components use: only a bad value is known never to pass. */
+export function failureKindOf(err: unknown): FailureKind {
+  return databaseErrorKind(err) === 'bad_value' ? 'park' : 'retry';
+}
 
 export interface BatchingConsumer {
   /** Cancels the subscription, settles what is buffered and waits for in-flight batches. */
@@ -14,8 +30,9 @@ export interface BatchingConsumer {
  * to finish and then go together, up to `batchSize`. So a quiet queue settles at once and a
  * backlog in full batches. A batch that throws (database down) is retried in-process with
  * capped backoff: its messages stay unacked and are never requeued in a tight loop; if the
- * process dies the broker redelivers them. A batch that keeps failing is split until the
- * message that fails is alone, and that one is parked (see runWithRetry).
+ * process dies the broker redelivers them. A batch that keeps failing, or fails in a way that
+ * never passes (`classify`), is split until the message that fails is alone, and that one is
+ * parked (see runWithRetry).
  */
 export async function startBatchingConsumer(deps: {
   broker: Broker;
@@ -30,6 +47,8 @@ export async function startBatchingConsumer(deps: {
   maxAttempts?: number;
   /** Parks and acks one message that failed `maxAttempts` times alone; without it, retries never stop. */
   onPoison?: (delivery: Delivery, error: unknown) => Promise<void>;
+  /** The component's recovery by error kind (default: always retry, up to the cap). */
+  classify?: (err: unknown) => FailureKind;
 }): Promise<BatchingConsumer> {
   const { logger } = deps;
   const maxInFlight = Math.max(1, Math.ceil(deps.prefetch / deps.batchSize));
@@ -60,7 +79,7 @@ export async function startBatchingConsumer(deps: {
           logger.warn('batch failed during shutdown; the broker will redeliver it', { queue: deps.queue, error: String(err) });
           return;
         }
-        if (deps.onPoison && attempt + 1 >= maxAttempts) {
+        if (deps.onPoison && (attempt + 1 >= maxAttempts || deps.classify?.(err) === 'park')) {
           if (pending.length > 1) {
             const half = Math.ceil(pending.length / 2);
             logger.warn('batch keeps failing; splitting it', { queue: deps.queue, size: pending.length, attempts: attempt + 1, error: String(err) });

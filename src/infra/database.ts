@@ -151,10 +151,34 @@ export function insertIdOf(result: unknown): number {
   return Number(id);
 }
 
-const RETRYABLE_MYSQL_ERRORS = new Set([1213 /* deadlock */, 1205 /* lock wait timeout */]);
+/**
+ * What a server error means for the one who retries, the one place that reads MySQL error
+ * numbers: a lock conflict passes if tried again, a duplicate key is an answer, a bad value
+ * never passes (the same row fails again), anything else is not the database's verdict.
+ */
+export type DatabaseErrorKind = 'lock_conflict' | 'duplicate' | 'bad_value' | 'other';
+const ERRNO_KINDS = new Map<number, DatabaseErrorKind>([
+  [1213, 'lock_conflict'], // deadlock
+  [1205, 'lock_conflict'], // lock wait timeout
+  [1062, 'duplicate'],
+  [1406, 'bad_value'], // data too long
+  [1292, 'bad_value'], // truncated incorrect value
+  [1366, 'bad_value'], // incorrect value for a column
+  [1048, 'bad_value'], // NOT NULL column
+  [1264, 'bad_value'], // out of range
+  [4025, 'bad_value'], // CHECK constraint (MariaDB)
+]);
+
+export function databaseErrorKind(err: unknown): DatabaseErrorKind {
+  return ERRNO_KINDS.get((err as { errno?: number } | undefined)?.errno ?? -1) ?? 'other';
+}
 
 export function isRetryableLockError(err: unknown): boolean {
-  return RETRYABLE_MYSQL_ERRORS.has((err as { errno?: number }).errno ?? -1);
+  return databaseErrorKind(err) === 'lock_conflict';
+}
+
+export function isDuplicateKey(err: unknown): boolean {
+  return databaseErrorKind(err) === 'duplicate';
 }
 
 /**

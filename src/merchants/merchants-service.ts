@@ -9,6 +9,7 @@ import {
   type SecretBox,
 } from './merchant-credentials';
 import type { ApiKeyRow, MerchantRow, MerchantsRepository } from './merchants-repository';
+import { isDuplicateKey } from '../infra/database';
 
 /** Who a request acts as: the key, and the merchants it may act for. */
 export interface Principal {
@@ -36,7 +37,6 @@ export interface IssuedKey {
   key: string;
 }
 
-const isDuplicateKey = (err: unknown) => (err as { errno?: number }).errno === 1062;
 
 function toView(merchant: MerchantRow, keys: ApiKeyRow[]): MerchantView {
   return {

@@ -1,5 +1,5 @@
 import type { Config } from '../config/config-schema';
-import { startBatchingConsumer, type BatchingConsumer } from '../infra/batching-consumer';
+import { failureKindOf, startBatchingConsumer, type BatchingConsumer } from '../infra/batching-consumer';
 import type { Channel } from 'amqplib';
 import { declareDueQueue, type DeclareOptions } from '../delay/delay-topology';
 import type { Broker } from '../infra/broker';
@@ -34,5 +34,6 @@ export function startNotificationConsumer(deps: {
       await Promise.all(deliveries.map((d) => deps.service.handle(d)));
     },
     onPoison: (delivery, error) => deps.service.parkPoison(delivery, error),
+    classify: failureKindOf,
   });
 }

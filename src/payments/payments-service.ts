@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../config/config-schema';
 import { timerMessage } from '../messaging/timer-message';
-import { insertIdOf, isRetryableLockError, transactionInRounds, withLockRetry, type Database } from '../infra/database';
+import { insertIdOf, isDuplicateKey, isRetryableLockError, transactionInRounds, withLockRetry, type Database } from '../infra/database';
 import type { Outbox, PendingOutboxMessage } from '../outbox/outbox';
 import { ConflictError, NotFoundError, UnauthorizedError, UnavailableError, ValidationError } from '../shared/errors';
 import { createBatcher } from '../shared/concurrency';
@@ -65,10 +65,6 @@ export function generatePublicId(): string {
     n /= 62n;
   }
   return `pay_${out}`;
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  return (err as { errno?: number }).errno === 1062;
 }
 
 /** Intake and callbacks: the HTTP-facing use cases of DESIGN section 4. */

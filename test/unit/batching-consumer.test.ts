@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { ConsumeMessage } from 'amqplib';
 import type { Broker, Delivery } from '../../src/infra/broker';
-import { startBatchingConsumer } from '../../src/infra/batching-consumer';
+import { failureKindOf, startBatchingConsumer } from '../../src/infra/batching-consumer';
 import { createLogger } from '../../src/shared/logger';
 
 /**
@@ -197,6 +197,39 @@ describe('the batching consumer with a poison message', () => {
     // Every batch that held 13 failed; 13 was tried alone before it was poisoned.
     expect(calls).toContainEqual([13]);
     await consumer.stop();
+  });
+
+  it('when a message fails in a way that never passes (a value the database refuses), then it is parked without waiting out the attempt cap', async () => {
+    const { broker, deliver } = fakeBroker();
+    const calls: number[][] = [];
+    const poisoned: string[] = [];
+    const consumer = await startBatchingConsumer({
+      broker, queue: 'q', prefetch: 4, batchSize: 4, batchWaitMs: 1, logger, maxAttempts: 1000,
+      classify: failureKindOf,
+      handleBatch: async (deliveries) => {
+        calls.push(deliveries.map((d) => Number(d.message.content.toString())));
+        if (deliveries.some((d) => d.message.content.toString() === '13')) throw Object.assign(new Error('Data too long'), { errno: 1406 });
+        for (const d of deliveries) d.ack();
+      },
+      onPoison: async (d) => {
+        poisoned.push(d.message.content.toString());
+        d.ack();
+      },
+    });
+    const deliveries = [12, 13, 14, 15].map(deliver);
+    const deadline = Date.now() + 20000;
+    while (!deliveries.every((d) => d.settled) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(poisoned).toEqual(['13']);
+    // One failure per split: [12..15], then a half with 13, then 13 alone; never a backoff retry.
+    expect(calls.filter((c) => c.includes(13))).toEqual([[12, 13, 14, 15], [12, 13], [13]]);
+    await consumer.stop();
+  });
+
+  it('when a failure passes with time (a lock conflict, the database away), then the classifier retries it in place', () => {
+    expect(failureKindOf(Object.assign(new Error('deadlock'), { errno: 1213 }))).toBe('retry');
+    expect(failureKindOf(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe('retry');
+    expect(failureKindOf(new Error('anything else'))).toBe('retry');
+    expect(failureKindOf(Object.assign(new Error('Data too long'), { errno: 1406 }))).toBe('park');
   });
 
   it('when the poisoned message cannot be parked, then it stays unacked and is tried again', async () => {
