@@ -1,17 +1,19 @@
 /**
- * Child processes the benchmark starts itself (the no-op servers and their nginx). Each is
- * remembered by pid and stopped by that pid only: SIGTERM, a bounded wait, then SIGKILL.
+ * Child processes the benchmark starts itself (the no-op servers and their nginx), remembered
+ * so that an abort stops them all; test/helpers/processes.ts starts and stops each.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { ROOT, sleep } from './common';
+import { startProcess, stopProcess, type ChildHandle } from '../../test/helpers/processes';
+import { ROOT } from './common';
 
-const children = new Set<ChildProcess>();
+const children = new Map<ChildProcess, ChildHandle>();
 
 export function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
-  const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
+  const handle = startProcess(cmd, args, { env, cwd: ROOT });
+  const { child } = handle;
+  children.set(child, handle);
+  void handle.exited.then(() => children.delete(child));
   // keep the pipes drained
   child.stdout?.on('data', () => undefined);
   child.stderr?.on('data', () => undefined);
@@ -19,22 +21,13 @@ export function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv =
 }
 
 export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
-    children.delete(child);
-    return;
-  }
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const t = await Promise.race([exited.then(() => 'exited'), sleep(graceMs).then(() => 'timeout')]);
-  if (t === 'timeout') {
-    child.kill('SIGKILL');
-    await Promise.race([exited, sleep(3000)]);
-  }
+  const handle = children.get(child);
+  if (handle) await stopProcess(handle, graceMs);
   children.delete(child);
 }
 
 export async function stopAllChildren(): Promise<void> {
-  await Promise.all([...children].map((c) => stopChild(c)));
+  await Promise.all([...children.keys()].map((c) => stopChild(c)));
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */

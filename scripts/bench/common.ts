@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { waitFor as sharedWaitFor } from '../../test/helpers/wait';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const STACK_DIR = process.env.STACK_DIR ? path.resolve(process.env.STACK_DIR) : path.join(ROOT, '.stack');
@@ -33,16 +34,9 @@ export async function sleepUnlessAborted(ms: number): Promise<void> {
   }
 }
 
-/** Polls `check` until it returns a value other than undefined/false, bounded by `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 250): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    checkAbort();
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
+/** The tests' poll (test/helpers/wait.ts), stopped at once by an abort (signal or watchdog). */
+export function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 250): Promise<T> {
+  return sharedWaitFor(what, check, timeoutMs, intervalMs, { abort: checkAbort });
 }
 
 // ---------------------------------------------------------------- statistics

@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { paymentBody, registerMerchant, request, sendCallback, TEST_ADMIN_TOKEN } from '../helpers/api';
+import { startProcess, stopProcess, type ChildHandle } from '../helpers/processes';
 import { testConfig, useTestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
 
@@ -27,7 +28,7 @@ function freePort(): Promise<number> {
 describe('nginx in front of the api: the public and the admin listener', () => {
   const config = testConfig({ http: { adminPort: 0 } });
   const suite = useTestApp(config);
-  let nginx: ChildProcess | undefined;
+  let nginx: ChildHandle | undefined;
   let dir = '';
   let publicUrl = '';
   let adminUrl = '';
@@ -43,15 +44,11 @@ describe('nginx in front of the api: the public and the admin listener', () => {
     const conf = path.join(dir, 'nginx.conf');
     const rendered = spawnSync('bash', [path.join(root, 'nginx/render.sh'), '--prefix', dir, '--listen', `127.0.0.1:${pub}`, '--admin-listen', `127.0.0.1:${adm}`, '--upstream', upstream, '--admin-upstream', adminUpstream, '--worker-processes', '1', '--create-rate', '2', '--create-burst', '3', '--callback-rate', '2', '--callback-burst', '3', '-o', conf], { encoding: 'utf8' });
     expect(rendered.status).toBe(0);
-    nginx = spawn(nginxBin, ['-p', `${dir}/`, '-c', conf, '-g', 'daemon off;'], { stdio: 'ignore' });
+    nginx = startProcess(nginxBin, ['-p', `${dir}/`, '-c', conf, '-g', 'daemon off;'], { output: 'ignore' });
     await waitFor('nginx to answer', async () => (await fetch(`${publicUrl}/nginx-healthz`).catch(() => undefined))?.status === 200, 10000, 50);
   });
   afterAll(async () => {
-    if (nginx && nginx.exitCode === null) {
-      const exited = new Promise((r) => nginx?.once('exit', r));
-      nginx.kill('SIGTERM');
-      await exited;
-    }
+    if (nginx) await stopProcess(nginx, 5000);
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,8 +1,9 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from '../helpers/wait';
+import { startProcess, stopProcess } from '../helpers/processes';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
@@ -93,7 +94,7 @@ export function startService(role: 'api' | 'worker', configFile: string, name: s
   mkdirSync(dir, { recursive: true });
   const logFile = path.join(dir, `${name}.log`);
   const out = createWriteStream(logFile);
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/main.js'), '--role', role], {
+  const { child, exited } = startProcess(process.execPath, [path.join(ROOT, 'dist/main.js'), '--role', role], {
     env: {
       ...process.env,
       NODE_ENV: 'test',
@@ -105,11 +106,9 @@ export function startService(role: 'api' | 'worker', configFile: string, name: s
       ADMIN_TOKEN: FAULT_ADMIN_TOKEN,
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.pipe(out);
   child.stderr?.pipe(out);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     name,
     port,
@@ -129,13 +128,8 @@ export async function waitReady(service: ServiceProcess): Promise<void> {
 }
 
 /** Stops a service: SIGTERM, then SIGKILL if it is still there after `ms`. */
-export async function stopService(service: ServiceProcess, ms = 15000): Promise<number | null> {
-  if (service.child.exitCode !== null || service.child.signalCode !== null) return service.child.exitCode;
-  service.child.kill('SIGTERM');
-  const timer = setTimeout(() => service.child.kill('SIGKILL'), ms);
-  const code = await service.exited;
-  clearTimeout(timer);
-  return code;
+export function stopService(service: ServiceProcess, ms = 15000): Promise<number | null> {
+  return stopProcess(service, ms);
 }
 
 /** A config file of its own per test: a unique broker prefix, plus whatever the test needs. */
