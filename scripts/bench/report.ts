@@ -47,6 +47,23 @@ function status(ok: boolean | undefined): Status {
 
 const s3 = (n: number | undefined) => fmt(n, 3);
 
+/** What every section of the report reads, and the lines it appends to. */
+interface Sections {
+  ctx: Context;
+  machine: Machine;
+  info: RunInfo;
+  memory: MemoryPeak[];
+  load: LoadShare[];
+  ceilings: CeilingResults | undefined;
+  intake: IntakeResults | undefined;
+  drain: DrainResults | undefined;
+  e2e: EndToEndRun[];
+  accuracy: AccuracyRun[];
+  batch: BatchJobResults | undefined;
+  chart: (name: string, spec: Record<string, unknown>) => Promise<string>;
+  md: string[];
+}
+
 export async function writeReport(ctx: Context, machine: Machine, info: RunInfo, memory: MemoryPeak[], load: LoadShare[]): Promise<string> {
   const r = ctx.results;
   const ceilings = r.ceilings as CeilingResults | undefined;
@@ -68,6 +85,20 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
   };
 
   const md: string[] = [];
+  const S: Sections = { ctx, machine, info, memory, load, ceilings, intake, drain, e2e, accuracy, batch, chart, md };
+  for (const section of [headerSection, targetsSection, ceilingsSection, intakeSection, drainSection, accuracySection, batchJobSection, memorySection, machineLoadSection, scalingSection]) {
+    await section(S);
+  }
+  md.push(`Raw data: [results.json](results.json). Charts: ${charts.map((c) => `[${c}.svg](${c}.svg)`).join(', ')}.`);
+  md.push('');
+  const file = path.join(ctx.outDir, 'report.md');
+  writeFileSync(file, md.join('\n'));
+  return file;
+}
+
+/** The title, the command, the machine, its settings and the broker's state at start. */
+async function headerSection(S: Sections): Promise<void> {
+  const { ctx, machine, info, load, md } = S;
   md.push(`# Payment Compensator benchmark, ${info.startedAt.slice(0, 10)} (${ctx.quick ? 'quick' : 'full'})`);
   md.push('');
   md.push(`Command: \`${info.command}\` — ran ${fmt(info.totalSec)} s (${info.startedAt} to ${info.finishedAt}), scenarios: ${info.scenarios.join(', ')}. Run id \`${ctx.runId}\`, database \`${ctx.db}\`, broker prefixes ${Object.values(ctx.prefixes).map((p) => `\`${p}\``).join(', ')}.`);
@@ -106,8 +137,11 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
     md.push('**Errors**: ' + Object.entries(info.errors).map(([k, v]) => `${k}: ${v}`).join('; '));
     md.push('');
   }
+}
 
-  // ---------------------------------------------------------------- targets
+/** The targets at a glance, each with its measure and whether it was met. */
+async function targetsSection(S: Sections): Promise<void> {
+  const { ctx, memory, ceilings, intake, drain, accuracy, batch, md } = S;
   const lowerCeiling = ceilings ? Math.min(ceilings.consume.rate.median, ceilings.update.rate.median) : undefined;
   const drain2 = drain?.runs.find((x) => x.workers === 2);
   const drainBest = drain ? Math.max(...drain.runs.map((x) => x.settledPerSec)) : undefined;
@@ -148,8 +182,11 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
   );
   md.push(`| ≤ 150 MB RSS per process | peak ${fmt(peakRss, 1)} MB | ${status(peakRss !== undefined ? peakRss <= 150 : undefined)} |`);
   md.push('');
+}
 
-  // ---------------------------------------------------------------- 1
+/** 1. What the machine's parts can do alone: the denominators. */
+async function ceilingsSection(S: Sections): Promise<void> {
+  const { ctx, ceilings, drain, chart, md } = S;
   md.push('## 1. Raw ceilings (same run)');
   md.push('');
   if (ceilings) {
@@ -180,8 +217,11 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
     md.push(await chart('ceilings', barsWithSpread('Raw ceilings vs drain (per second)', 'per second', rows)));
   } else md.push('Not run.');
   md.push('');
+}
 
-  // ---------------------------------------------------------------- 2
+/** 2. Creates through nginx: closed-loop rates and the paced load. */
+async function intakeSection(S: Sections): Promise<void> {
+  const { ctx, ceilings, intake, chart, md } = S;
   md.push('## 2. Intake (creates through nginx, 2 api replicas)');
   md.push('');
   if (intake) {
@@ -241,8 +281,11 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
     md.push(await chart('intake', lines('Creates per second through nginx', 'connections', 'requests/s', rows, { logY: true })));
   } else md.push('Not run.');
   md.push('');
+}
 
-  // ---------------------------------------------------------------- 3
+/** 3. Timers already due, drained by 1 and 2 workers, and the end-to-end runs. */
+async function drainSection(S: Sections): Promise<void> {
+  const { ctx, ceilings, drain, e2e, chart, md } = S;
   md.push('## 3. Drain');
   md.push('');
   if (drain) {
@@ -288,8 +331,11 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
     md.push(await chart('drain', lines('Settlements per second', 's from the first settlement (end to end: from the deadline)', 'settled/s', rows)));
   } else md.push('Not run.');
   md.push('');
+}
 
-  // ---------------------------------------------------------------- 4
+/** 4. Timer accuracy under load. */
+async function accuracySection(S: Sections): Promise<void> {
+  const { accuracy, chart, md } = S;
   md.push('## 4. Timer accuracy under load');
   md.push('');
   if (accuracy.length) {
@@ -316,8 +362,11 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
     md.push(await chart('accuracy-histogram', histogram(`Lateness of settled timers (${bin} ms bins)`, 'lateness (ms)', rows)));
   } else md.push('Not run.');
   md.push('');
+}
 
-  // ---------------------------------------------------------------- 5
+/** 5. The batch job it replaces, side by side. */
+async function batchJobSection(S: Sections): Promise<void> {
+  const { ctx, batch, chart, md } = S;
   md.push('## 5. The batch job it replaces, side by side');
   md.push('');
   if (batch) {
@@ -365,8 +414,11 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
     md.push(await chart('batch-job-work', groupedBars('Database work and lock conflicts', 'per settled payment / count (symlog)', work, { logY: true })));
   } else md.push('Not run.');
   md.push('');
+}
 
-  // ---------------------------------------------------------------- 6
+/** 6. Peak RSS per process. */
+async function memorySection(S: Sections): Promise<void> {
+  const { memory, chart, md } = S;
   md.push('## 6. Memory');
   md.push('');
   if (memory.length) {
@@ -379,7 +431,11 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
     md.push(await chart('memory', groupedBars('Peak RSS per process (MB); target 150 MB', 'MB', memory.map((m) => ({ category: m.scenario, series: m.process, value: m.peakRssMb })), { rule: 150 })));
   } else md.push('Not sampled (scenarios 2–4 not run).');
   md.push('');
+}
 
+/** Which cores were ours during each scenario. */
+async function machineLoadSection(S: Sections): Promise<void> {
+  const { load, md } = S;
   md.push('## Machine load during the run');
   md.push('');
   md.push('Average cores busy per scenario, from /proc: "ours" is this benchmark process and its children plus the stack it drives (RabbitMQ, MariaDB, nginx, the app processes); "others" is everything else on the machine (other engineers\' test stacks, builds, kernel threads).');
@@ -388,16 +444,15 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
   md.push('|---|---|---|---|---|');
   for (const l of load) md.push(`| ${l.scenario} | ${fmt(l.seconds, 1)} | ${fmt(l.oursCores, 2)} | ${fmt(l.othersCores, 2)} | ${fmt(l.loadAvgStart, 2)} |`);
   md.push('');
+}
 
+/** What was scaled down from the full run, and why. */
+async function scalingSection(S: Sections): Promise<void> {
+  const { ctx, md } = S;
   md.push('## What was scaled, and why');
   md.push('');
   for (const n of ctx.notes) md.push(`- ${n}`);
   md.push('');
-  md.push(`Raw data: [results.json](results.json). Charts: ${charts.map((c) => `[${c}.svg](${c}.svg)`).join(', ')}.`);
-  md.push('');
-  const file = path.join(ctx.outDir, 'report.md');
-  writeFileSync(file, md.join('\n'));
-  return file;
 }
 
 function pickSpread(s: { median: number; min: number; max: number }): { median: number; min: number; max: number } {
