@@ -1,0 +1,119 @@
+# shellcheck shell=bash
+# scripts/stack/common.sh: helpers shared by the components of scripts/stack.sh (sourced by it,
+# after its settings; not run on its own): logging, pid and process helpers, bounded waits,
+# find_bin, and the installation of missing Debian packages.
+
+# ---------------------------------------------------------------- logging
+log()  { printf '[stack] %s\n' "$*"; }
+warn() { printf '[stack] WARNING: %s\n' "$*" >&2; }
+die()  { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+now() { date +%s; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+fmt_ms() { printf '%d.%01ds' $(( $1 / 1000 )) $(( ($1 % 1000) / 100 )); }
+redact_url() { printf '%s' "$1" | sed -E 's#//([^:/@]+):[^@]*@#//\1:***@#g'; }
+
+# ---------------------------------------------------------------- processes and ports
+find_bin() { # find_bin name -> path (also looks in sbin dirs that may not be on PATH)
+  local p
+  p="$(command -v "$1" 2>/dev/null)" && { printf '%s' "$p"; return 0; }
+  for d in /usr/sbin /sbin /usr/local/sbin /usr/bin; do
+    [ -x "$d/$1" ] && { printf '%s' "$d/$1"; return 0; }
+  done
+  return 1
+}
+
+port_open() { # port_open PORT: something accepts TCP connections on 127.0.0.1:PORT
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+read_pid() { [ -s "$1" ] && tr -dc '0-9' <"$1" || true; }
+
+# is_ours PID: alive and started by this script for this STACK_DIR (env marker)
+is_ours() {
+  local pid="$1"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  [ -r "/proc/$pid/environ" ] || return 1
+  # (2>/dev/null first: the process may exit between the checks, and then the redirection fails)
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "PC_STACK_DIR=$STACK_DIR"
+}
+
+# pid_alive PID: running and not a zombie. Our servers are orphans (their starter exits), and
+# the init process of some machines reaps orphans only every second or two: a plain kill -0
+# would count an exited process as alive until then.
+pid_alive() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+  local st
+  st="$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
+wait_gone() { # wait_gone PID SECONDS
+  local pid="$1" deadline=$(( $(now) + $2 ))
+  while pid_alive "$pid"; do
+    [ "$(now)" -ge "$deadline" ] && return 1
+    sleep 0.5
+  done
+}
+
+# stop_pid NAME PID SECONDS: SIGTERM, bounded wait, then SIGKILL. Only for our pids.
+stop_pid() {
+  local name="$1" pid="$2" secs="$3"
+  is_ours "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! wait_gone "$pid" "$secs"; then
+    warn "$name (pid $pid) did not stop within ${secs}s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_gone "$pid" 10 || warn "$name (pid $pid) still alive after SIGKILL"
+  fi
+}
+
+# spawn LOGFILE CMD...: start CMD detached (new session), stdin /dev/null, output to
+# LOGFILE, with the PC_STACK_DIR marker; prints its pid. setsid does not fork here
+# (a background child of a non-interactive shell is not a process-group leader), so
+# the pid is that of CMD itself.
+spawn() {
+  local logfile="$1"; shift
+  (
+    exec 9>&- # do not let the server inherit the stack lock
+    export PC_STACK_DIR="$STACK_DIR"
+    exec setsid "$@" >>"$logfile" 2>&1 </dev/null
+  ) &
+  printf '%s' "$!"
+}
+
+# ---------------------------------------------------------------- packages
+ensure_packages() {
+  local missing=()
+  [ -x "$RMQ_BIN/rabbitmq-server" ] || missing+=(rabbitmq-server)
+  find_bin mariadbd >/dev/null && find_bin mariadb >/dev/null && find_bin mariadb-install-db >/dev/null \
+    || missing+=(mariadb-server)
+  find_bin nginx >/dev/null || missing+=(nginx)
+  command -v curl >/dev/null || missing+=(curl ca-certificates)
+  command -v setsid >/dev/null && command -v flock >/dev/null || missing+=(util-linux)
+  [ "${#missing[@]}" -eq 0 ] && return 0
+
+  log "installing missing packages: ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo=(sudo -n)
+    else die "need root to install: ${missing[*]} (run: sudo apt-get install -y ${missing[*]})"; fi
+  fi
+  # Keep the packages' postinst from starting system services: use a temporary
+  # policy-rc.d when none exists (standard Debian mechanism; exit 101 = "not allowed").
+  local policy=/usr/sbin/policy-rc.d added_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 755 "$policy"
+    added_policy=1
+  fi
+  local rc=0
+  {
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update &&
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+  } || rc=$?
+  [ "$added_policy" -eq 1 ] && "${sudo[@]}" rm -f "$policy"
+  [ "$rc" -eq 0 ] || die "apt-get failed (exit $rc)"
+  [ -x "$RMQ_BIN/rabbitmq-server" ] || die "rabbitmq-server still missing after install"
+  find_bin mariadbd >/dev/null || die "mariadbd still missing after install"
+}
