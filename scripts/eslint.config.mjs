@@ -12,7 +12,7 @@ export default tseslint.config(
     basePath: root,
     files: ['src/**/*.ts', 'test/**/*.ts', 'scripts/**/*.ts'],
     extends: [tseslint.configs.recommended],
-    languageOptions: { parserOptions: { project: path.join(root, 'tsconfig.json'), tsconfigRootDir: root } },
+    languageOptions: { parserOptions: { project: [path.join(root, 'tsconfig.json'), path.join(root, 'tsconfig.ops-page.json')], tsconfigRootDir: root } },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-explicit-any': 'off',

@@ -18,11 +18,13 @@
 #     schema cannot express (scaled services publish no fixed port, one-shots do not restart,
 #     service_healthy targets have a healthcheck, bind-mount sources exist, ...).
 #  2. docker/Dockerfile against package.json: the build stage runs `npm run build` (or the exact
-#     build script), package.json's build script is the tsc call this check understands, every
-#     input of that tsc project (tsconfig chain and all source files, read with the TypeScript
-#     API) is copied to the same relative place before the build, the build's outDir is what the
-#     runtime stage copies, docker/Dockerfile.dockerignore lets all of it through, and the runtime
-#     stage is a non-root `npm ci --omit=dev` image with a /healthz HEALTHCHECK running package.json's main.
+#     build script), package.json's build script is made of the steps this check understands (tsc
+#     projects, and scripts/copy-files.mjs for the files tsc does not emit), every input of every
+#     tsc project (tsconfig chain and all source files, read with the TypeScript API) and of every
+#     copy is copied to the same relative place before the build, the build's outDirs (with the
+#     copies' target directories inside them) are what the runtime stage copies,
+#     docker/Dockerfile.dockerignore lets all of it through, and the runtime stage is a non-root
+#     `npm ci --omit=dev` image with a /healthz HEALTHCHECK running package.json's main.
 #  3. The app's own config loader accepts the api, worker and migrate environments from the
 #     resolved compose file plus docker/compensator.json, in production mode.
 #  4. docker/prometheus/prometheus.yml with promtool (Debian's `prometheus` package), and every
@@ -345,14 +347,20 @@ for (const ins of instructions) {
   }
 }
 
-// package.json's build script: only tsc projects are understood; anything else needs a human.
+// package.json's build script: only tsc projects and `node scripts/copy-files.mjs FILE... DIR`
+// (cp, for what tsc does not emit) are understood; anything else needs a human.
 const buildScript = pkg.scripts?.build;
 if (!buildScript) fail('package.json has no "build" script');
 const projects = [];
+const copies = [];
 for (const part of (buildScript ?? '').split('&&').map(norm)) {
   const m = part.match(/^tsc(?:\s+(?:-p|--project)\s+(\S+))?$/);
-  if (!m) fail(`package.json build script step "${part}" is not a plain "tsc -p <tsconfig>": review ${dockerfilePath}'s build stage and update this check`);
-  else projects.push(m[1] ?? 'tsconfig.json');
+  const c = part.match(/^node (scripts\/copy-files\.mjs)((?: [^\s$`'"*?|;&<>]+){2,})$/);
+  if (m) projects.push(m[1] ?? 'tsconfig.json');
+  else if (c) {
+    const args = c[2].trim().split(' ').map((a) => path.posix.normalize(a).replace(/\/$/, ''));
+    copies.push({ script: c[1], files: args.slice(0, -1), dir: args[args.length - 1] });
+  } else fail(`package.json build script step "${part}" is not a plain "tsc -p <tsconfig>" or "node scripts/copy-files.mjs FILE... DIR": review ${dockerfilePath}'s build stage and update this check`);
 }
 
 // The build stage: the one stage that runs the build.
@@ -383,8 +391,9 @@ if (buildRuns.length !== 1) {
   }
   // Every input of every tsc project, at the same relative place under WORKDIR.
   const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => fail(ts.flattenDiagnosticMessageText(d.messageText, '\n')) };
-  let inputs = 0;
+  const outDirs = [];
   for (const project of projects) {
+    let inputs = 0;
     const parsed = ts.getParsedCommandLineOfConfigFile(path.resolve(project), {}, host);
     if (!parsed) { fail(`cannot read ${project}`); continue; }
     const chain = [];
@@ -406,7 +415,19 @@ if (buildRuns.length !== 1) {
     const takes = final.steps.some((c) => c.kind === 'copy' && (c.from === stage.name || c.from === String(si)) &&
       c.srcs.some((s) => path.posix.resolve(stage.workdir, s).replace(/\/$/, '') === out) && c.dest === path.posix.join(final.workdir, outDir));
     if (!takes) fail(`the runtime stage does not copy the build output ${out} (outDir of ${project}) to ${path.posix.join(final.workdir, outDir)}`);
-    else ok(`${project}: ${inputs} inputs copied before the build; outDir ${outDir}/ copied into the runtime stage`);
+    else {
+      outDirs.push(outDir);
+      ok(`${project}: ${inputs} inputs copied before the build; outDir ${outDir}/ copied into the runtime stage`);
+    }
+  }
+  // The copy steps: the script and its files are inputs too, and the target directory lies in an
+  // outDir that the runtime stage takes.
+  for (const { script, files, dir } of copies) {
+    const missing = [script, ...files].filter((rel) => !fs.existsSync(rel) || !copied(rel));
+    if (missing.length) fail(`the build's copy into ${dir}/ reads file(s) that are missing or that stage "${stage.name}" does not copy to the same place under ${stage.workdir} before the build: ${missing.join(', ')}`);
+    const into = outDirs.find((o) => o === '.' || dir === o || dir.startsWith(`${o}/`));
+    if (!into) fail(`the build copies ${files.join(', ')} to ${dir}/, which is in no outDir the runtime stage takes (${[...new Set(outDirs)].join(', ') || 'none'})`);
+    if (!missing.length && into) ok(`${script}: ${files.length} file(s) copied before the build, into ${dir}/ inside outDir ${into}/`);
   }
 
   // The ignore file must let every copied context path through (last matching pattern wins; a
