@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A RabbitMQ 4.x node next to the stack's 3.10 one, from Debian 13's packages in a debootstrap
-# root (DESIGN.md section 9): rabbitmq-server 4.0.x on Erlang/OTP 27, run from a chroot on its
+# root (docs/performance.md): rabbitmq-server 4.0.x on Erlang/OTP 27, run from a chroot on its
 # own ports, with its data under .stack/rabbitmq4/.
 #   scripts/rabbitmq4.sh up       build the root once (about a minute), start the node, print AMQP_URL
 #   scripts/rabbitmq4.sh down     stop it and unmount /proc (--purge: also delete the root)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Local stack for Payment Compensator (DESIGN.md section 9, issue 5 item 2, issue 4 item 7).
+# Local stack for Payment Compensator (docs/performance.md runs on it; README.md, "The two commands").
 #
 #   scripts/stack.sh up                      install missing Debian packages, start RabbitMQ + MariaDB
 #   scripts/stack.sh up --api N --workers M  ... plus the channel simulator, N api processes

@@ -378,7 +378,7 @@ export async function runBatchJob(ctx: Context): Promise<BatchJobResults> {
     const big = await cell('big');
     return {
       index: 'job_payments: the payments columns and indexes plus INDEX (status, expires_at)',
-      indexStatusOnly: 'job_payments_s: the payments columns and indexes plus INDEX (status) only (the index DESIGN.md section 3 measured)',
+      indexStatusOnly: 'job_payments_s: the payments columns and indexes plus INDEX (status) only (the index that docs/design.md, "Settling by primary key", measured)',
       seedRows: rows,
       seedSec,
       small,

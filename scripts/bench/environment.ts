@@ -130,7 +130,7 @@ export function benchPool(db: string, connectionLimit = 8): mysql.Pool {
   });
 }
 
-/** Server settings the report must state (DESIGN section 9: "Benchmarks must say which settings they used"). */
+/** Server settings the report must state (every figure in docs/performance.md names its settings). */
 export async function serverSettings(): Promise<Record<string, string>> {
   const conn = await rootConnection();
   try {

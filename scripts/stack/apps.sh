@@ -63,7 +63,7 @@ ensure_build() {
   fi
 }
 
-# resolve_app_settings: the environment every app process gets (DESIGN section 4 names).
+# resolve_app_settings: the environment every app process gets (the names of README.md, "Configuration").
 # Anything else in the caller's environment (CHANNEL_SECRET_<NAME>, MERCHANT_SECRETS_KEY,
 # LOG_LEVEL, ...) is inherited as it is.
 resolve_app_settings() {

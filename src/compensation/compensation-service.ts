@@ -32,7 +32,7 @@ type Decision =
 const CLOSE: Decision = { kind: 'close' };
 
 /**
- * Settles due timers (DESIGN section 6): skip the settled, ask the channel, then one sorted by-id
+ * Settles due timers (docs/design.md, "Remedy"): skip the settled, ask the channel, then one sorted by-id
  * UPDATE per target state in one transaction, and ack only after commit.
  */
 export function createCompensationService(deps: {

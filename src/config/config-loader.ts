@@ -87,7 +87,7 @@ function hasDefaultCredentials(url: string): boolean {
 
 /**
  * Builds the typed Config: config/default.json, then config/<NODE_ENV>.json, then the
- * fixed environment variables of DESIGN section 4, then `overrides`. Fails naming the bad key.
+ * fixed environment variables (README.md, "Configuration"), then `overrides`. Fails naming the bad key.
  */
 export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;

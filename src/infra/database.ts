@@ -183,7 +183,7 @@ export function isDuplicateKey(err: unknown): boolean {
 
 /**
  * Runs a transaction, retrying deadlocks and lock-wait timeouts a bounded number of times with
- * jitter: DESIGN section 3 treats both as normal outcomes.
+ * jitter: both are normal outcomes (docs/design.md, "Settling by primary key").
  */
 export async function withLockRetry<T>(
   db: Database,

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /*
- * Credentials of a merchant (DESIGN section 4):
+ * Credentials of a merchant (README.md, "HTTP API"):
  *   - an API key `sk_` + base64url(32 random bytes): shown once, stored only as its SHA-256;
  *   - a webhook secret `whsec_` + base64(32 random bytes) (Standard Webhooks): the service signs
  *     with it, so it is stored encrypted with AES-256-GCM under MERCHANT_SECRETS_KEY.

@@ -5,7 +5,7 @@ import { parseOrThrow } from '../shared/validation';
 import { apiKeyParams, merchantParams, platformKeyParams, platformKeySchema, registerMerchantSchema } from './merchants-schemas';
 import type { MerchantsService } from './merchants-service';
 
-/** The merchant admin API of DESIGN section 4; every route needs the admin token. */
+/** The merchant admin API of README.md, "HTTP API"; every route needs the admin token. */
 export function createMerchantsRoutes(deps: { adminToken: string | undefined; merchants: MerchantsService; logger: Logger }): Router {
   const { merchants, logger } = deps;
   const router = Router();

@@ -55,7 +55,7 @@ function platformMerchantsOf(row: ApiKeyRow): string[] {
 }
 
 /**
- * Merchants and their credentials (DESIGN section 4): registration, API keys shown once and kept
+ * Merchants and their credentials (README.md, "HTTP API"): registration, API keys shown once and kept
  * as hashes, webhook secrets sealed at rest and rotated with an overlap, and the authentication
  * of every merchant request.
  */

@@ -13,7 +13,7 @@ import { OutboundError, type OutboundHttp } from '../shared/outbound-http';
 import { webhookHeaders } from './notification-signing';
 
 /**
- * Delivers one merchant notification (DESIGN section 7): 2xx is delivered; anything else retries
+ * Delivers one merchant notification (docs/design.md, "Merchant notifications"): 2xx is delivered; anything else retries
  * through the delay levels on the notification schedule, then parks. At-least-once: the event id
  * is the same on every attempt so the merchant can drop duplicates.
  */

@@ -1,7 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 
 /**
- * The Standard Webhooks headers of one delivery (DESIGN section 4): `webhook-signature` holds a
+ * The Standard Webhooks headers of one delivery (README.md, "HTTP API"): `webhook-signature` holds a
  * `v1,<base64>` signature per live secret of the merchant, space-separated, so during a rotation
  * a merchant verifies with either its old or its new secret.
  */

@@ -38,7 +38,7 @@ const DELETE_DELAY_MS = 50;
 const DELETE_MAX_IDS = 1000;
 
 /**
- * Transactional outbox (DESIGN section 2): a broker outage never loses a timer and never blocks
+ * Transactional outbox (docs/architecture.md): a broker outage never loses a timer and never blocks
  * checkout. The relay claims rows with FOR UPDATE SKIP LOCKED, so replicas never share a row.
  */
 export function createOutbox(deps: {

@@ -17,7 +17,7 @@ export interface PaymentResource {
 
 const iso = (d: Date | null): string | null => (d ? new Date(d).toISOString() : null);
 
-/** The public shape of a payment (DESIGN section 4); the numeric key never leaves the service. */
+/** The public shape of a payment (README.md, "HTTP API"); the numeric key never leaves the service. */
 export function toResource(row: PaymentRow): PaymentResource {
   return {
     id: row.public_id,

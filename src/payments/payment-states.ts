@@ -17,7 +17,7 @@ export type TransitionCause =
   | 'amount_mismatch'
   | 'callback_conflict';
 
-/** The state machine of DESIGN section 3: which status a transition may start from. */
+/** The state machine of docs/design.md, "Settling by primary key": which status a transition may start from. */
 export const TRANSITIONS: Record<string, { from: PaymentStatus; to: PaymentStatus }> = {
   pay: { from: 'PENDING', to: 'PAID' },
   fail: { from: 'PENDING', to: 'FAILED' },

@@ -13,7 +13,7 @@ import type { PaymentsService } from './payments-service';
 
 /**
  * POST /v1/payments and GET /v1/payments/:id with a merchant's API key; POST
- * /v1/payments/:id/callback signed by the channel (DESIGN section 4).
+ * /v1/payments/:id/callback signed by the channel (README.md, "HTTP API").
  */
 export function createPaymentsRoutes(deps: { service: PaymentsService; merchants: MerchantsService; logger: Logger; metrics: Metrics; perKeyPerSecond: number }): Router {
   const { service, merchants, logger, metrics } = deps;

@@ -67,7 +67,7 @@ export function generatePublicId(): string {
   return `pay_${out}`;
 }
 
-/** Intake and callbacks: the HTTP-facing use cases of DESIGN section 4. */
+/** Intake and callbacks: the HTTP-facing use cases of README.md, "HTTP API". */
 export function createPaymentsService(deps: {
   config: Config;
   db: Database;
@@ -124,7 +124,7 @@ export function createPaymentsService(deps: {
   }
 
   /**
-   * A deadlock or a lock-wait timeout is a normal outcome (DESIGN section 3): the transaction
+   * A deadlock or a lock-wait timeout is a normal outcome (docs/design.md, "Settling by primary key"): the transaction
    * rolled back whole, so it is retried a bounded number of times with jitter.
    */
   async function insertWithLockRetry(item: NewCreate): ReturnType<typeof insertAll> {

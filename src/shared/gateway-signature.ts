@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /*
- * The generic gateway's signature (DESIGN section 4), in both directions: channel callbacks to
+ * The generic gateway's signature (README.md, "HTTP API"), in both directions: channel callbacks to
  * us, and the http adapter's queries to the channel.
  *   X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<paymentId>.<rawBody>")>
  * The payment id binds a signature to the payment it settles, and t to a 300 s window, so a

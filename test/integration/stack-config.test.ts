@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 /**
- * The nginx configuration (issue 5): nginx/nginx.conf.template is the only source. The local
+ * The nginx configuration: nginx/nginx.conf.template is the only source. The local
  * stack renders it for the replicas it starts, and nginx/nginx.conf (docker compose) is its
  * rendering with --compose. Both must pass the real `nginx -t`, and the committed file must be
  * exactly what the template renders to.
@@ -85,7 +85,7 @@ describe('nginx configuration', () => {
     expect(test).toMatchObject({ status: 0, stderr: expect.stringContaining('test is successful') });
   });
 
-  it('has the production settings issue 5 asks for', () => {
+  it('has the production settings a deployment needs', () => {
     const bodyLimit = JSON.parse(readFileSync(path.join(root, 'config', 'default.json'), 'utf8')).http.bodyLimitBytes as number;
     expect(template).toContain(`client_max_body_size    ${bodyLimit / 1024}k;`);
     expect(template).toMatch(/upstream compensator_api \{/);

@@ -51,7 +51,7 @@ describe('loadConfig', () => {
   });
 
   describe('defaults', () => {
-    it('when nothing is set, then the defaults of DESIGN section 4 apply', () => {
+    it('when nothing is set, then the defaults of the configuration table in README.md apply', () => {
       const { config } = load();
       expect(config.env).toBe('development');
       expect(config.role).toBe('all');

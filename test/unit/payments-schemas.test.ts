@@ -35,7 +35,7 @@ function expectRejectedNaming(schema: Parameters<typeof parseOrThrow>[0], input:
 }
 
 describe('createPaymentSchema', () => {
-  it('accepts the example request of DESIGN section 4 unchanged', () => {
+  it('accepts the example request of README.md, "HTTP API" unchanged', () => {
     expect(parseOrThrow(createPaymentSchema, validCreate)).toEqual(validCreate);
   });
 

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /*
- * Index policy (DESIGN section 3): no secondary index on a column that a transition changes.
+ * Index policy (docs/design.md, "Settling by primary key"): no secondary index on a column that a transition changes.
  * Every UPDATE is by primary key, so with no index on `status` the primary key is the only
  * access path MariaDB can take, and two statements can never lock in opposite orders.
  */

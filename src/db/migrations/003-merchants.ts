@@ -1,13 +1,13 @@
 import type { Knex } from 'knex';
 
 /*
- * Merchants as tenants (DESIGN section 4): each has its API keys (stored as SHA-256 only) and
+ * Merchants as tenants (README.md, "HTTP API"): each has its API keys (stored as SHA-256 only) and
  * its webhook secrets (sealed with AES-256-GCM; older ones stay until their rotation overlap
  * ends). Every write is by primary key.
  *
  * A channel's transaction id belongs to one payment: a unique index on (channel,
  * transaction_id). transaction_id changes once (NULL to a value) in a pay transition, but no
- * UPDATE filters on it, so it is never an access path of a by-id statement (DESIGN section 3);
+ * UPDATE filters on it, so it is never an access path of a by-id statement (docs/design.md, "Settling by primary key");
  * NULLs do not collide.
  */
 export async function up(knex: Knex): Promise<void> {
