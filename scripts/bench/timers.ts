@@ -13,7 +13,8 @@ import { deleteTopology } from '../../src/delay/delay-topology';
 import { createBroker, type Broker } from '../../src/infra/broker';
 import { DESTINATIONS, HEADERS, createTopologyNames, type TopologyNames } from '../../src/messaging/topology';
 import { TOP_LEVEL, delayRoutingKey } from '../../src/messaging/delay-levels';
-import { generatePublicId } from '../../src/payments/payments-service';
+import type { NewPayment } from '../../src/payments/payments-repository';
+import { insertPaymentRows, newPaymentRow } from '../../test/helpers/fixtures';
 import { createLogger } from '../../src/shared/logger';
 import { checkAbort, promSum, waitFor } from './common';
 import { AMQP_URL, appEnvironment, scrapeMetrics } from './environment';
@@ -78,17 +79,10 @@ export async function insertPayments(pool: mysql.Pool, o: InsertOptions): Promis
         next += batch;
         const n = Math.min(batch, o.count - start);
         const now = new Date();
-        const values: unknown[] = [];
-        for (let j = 0; j < n; j++) {
-          const i = start + j;
-          values.push(generatePublicId(), o.merchantId, `o-${(o.orderOffset ?? 0) + i}`, 1999, 'CNY', 'wechat', o.status ?? 'PENDING', 'x'.repeat(64), new Date(o.expiresAt(i)), now, now);
-        }
-        const [res] = await pool.query(
-          `INSERT INTO ${table} (public_id, merchant_id, order_id, amount, currency, channel, status, request_hash, expires_at, created_at, updated_at) VALUES ${Array.from({ length: n }, () => '(?,?,?,?,?,?,?,?,?,?,?)').join(',')}`,
-          values,
+        const rows = Array.from({ length: n }, (_, j) =>
+          newPaymentRow(o.merchantId, `o-${(o.orderOffset ?? 0) + start + j}`, { amount: 1999, status: (o.status ?? 'PENDING') as NewPayment['status'], expires_at: new Date(o.expiresAt(start + j)), created_at: now }),
         );
-        // innodb_autoinc_lock_mode=1: a multi-row INSERT gets consecutive ids from insertId
-        const first = Number((res as { insertId: number }).insertId);
+        const first = await insertPaymentRows((sql, values) => pool.query(sql, values), rows, table);
         for (let j = 0; j < n; j++) ids[start + j] = first + j;
       }
     }),
