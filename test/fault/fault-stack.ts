@@ -29,6 +29,8 @@ export const faultStackEnv = {
 const ON_RABBITMQ_4 = process.env.FAULT_RABBITMQ === '4';
 export const FAULT_AMQP_URL = ON_RABBITMQ_4 ? 'amqp://guest:guest@127.0.0.1:5673' : 'amqp://guest:guest@127.0.0.1:5674';
 export const FAULT_DATABASE_URL = 'mysql://compensator:compensator@127.0.0.1:3308/compensator_test';
+/** The schema's owner on the fault stack's MariaDB (stack.sh gives the service's user rows only). */
+export const FAULT_MIGRATION_URL = 'mysql://compensator_owner:compensator_owner@127.0.0.1:3308/compensator_test';
 
 function stackEnv(): NodeJS.ProcessEnv {
   return { ...process.env, ...faultStackEnv };

@@ -5,7 +5,7 @@ import { declareTopology } from '../../src/app';
 import { createBroker } from '../../src/infra/broker';
 import { DESTINATIONS, createTopologyNames } from '../../src/messaging/topology';
 import { createDatabase } from '../../src/infra/database';
-import { migrateLatest } from '../../src/db/migration-source';
+import { createMigrationDatabase, migrateLatest } from '../../src/db/migration-source';
 import { signGatewayRequest } from '../../src/shared/gateway-signature';
 import { createLogger } from '../../src/shared/logger';
 import { txId } from '../helpers/api';
@@ -23,6 +23,7 @@ import {
   runningNodesSeenBy,
   FAULT_AMQP_URL,
   FAULT_DATABASE_URL,
+  FAULT_MIGRATION_URL,
   faultStackDown,
   faultStackUp,
   startBroker,
@@ -38,7 +39,7 @@ import {
 
 jest.setTimeout(5 * 60 * 1000);
 
-const config = testConfig({ database: { url: FAULT_DATABASE_URL }, broker: { urls: [FAULT_AMQP_URL] } });
+const config = testConfig({ database: { url: FAULT_DATABASE_URL, migrationUrl: FAULT_MIGRATION_URL }, broker: { urls: [FAULT_AMQP_URL] } });
 let db: Knex;
 let running: ServiceProcess[] = [];
 let merchant: Awaited<ReturnType<typeof startMerchant>>;
@@ -57,7 +58,13 @@ const urlOf = (s: ServiceProcess) => `http://127.0.0.1:${s.port}`;
 beforeAll(async () => {
   await faultStackUp();
   db = createDatabase({ config, poolMax: 4 });
-  await migrateLatest(db);
+  // As the schema's owner: the fault stack's DB_USER may only read and write rows, like the main stack's.
+  const owner = createMigrationDatabase(config);
+  try {
+    await migrateLatest(owner);
+  } finally {
+    await owner.destroy();
+  }
   merchant = await startMerchant();
 });
 
