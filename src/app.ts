@@ -188,7 +188,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   }
   function mountAdminApi(app: express.Express): void {
     app.use(createMerchantsRoutes({ adminToken: config.adminToken, merchants, logger: logger.child({ component: 'merchants' }) }));
-    app.use(createAdminRoutes({ adminToken: config.adminToken, parking: parkingService, backlog, db, logger: logger.child({ component: 'admin' }) }));
+    app.use(createAdminRoutes({ adminToken: config.adminToken, parking: parkingService, backlog, payments: repository, logger: logger.child({ component: 'admin' }) }));
   }
 
   const http = baseApp();

@@ -117,3 +117,13 @@ ensure_packages() {
   [ -x "$RMQ_BIN/rabbitmq-server" ] || die "rabbitmq-server still missing after install"
   find_bin mariadbd >/dev/null || die "mariadbd still missing after install"
 }
+
+# fail_with_logs MESSAGE LINES FILE...: warn, show the last LINES of each FILE that exists, exit 1
+fail_with_logs() {
+  local msg="$1" lines="$2" f; shift 2
+  warn "$msg"
+  for f in "$@"; do
+    [ -f "$f" ] && { echo "----- tail of $f -----" >&2; tail -n "$lines" "$f" >&2 || true; }
+  done
+  exit 1
+}

@@ -22,14 +22,7 @@ mdb_tcp_client()  { "$(find_bin mariadb)" --no-defaults --protocol=tcp -h127.0.0
 mdb_answers_socket() { timeout 5 "$(find_bin mariadb)" --no-defaults --protocol=socket -S "$MDB_SOCKET" -uroot -e 'select 1' >/dev/null 2>&1; }
 mdb_answers_app() { timeout 5 "$(find_bin mariadb)" --no-defaults --protocol=tcp -h127.0.0.1 -P"$MARIADB_PORT" -u"$DB_USER" -p"$DB_PASSWORD" -e 'select 1' >/dev/null 2>&1; }
 
-mdb_fail() {
-  warn "$1"
-  local f
-  for f in "$MDB_CONSOLE_LOG" "$MDB_ERRLOG"; do
-    [ -f "$f" ] && { echo "----- tail of $f -----" >&2; tail -n 40 "$f" >&2 || true; }
-  done
-  exit 1
-}
+mdb_fail() { fail_with_logs "$1" 40 "$MDB_CONSOLE_LOG" "$MDB_ERRLOG"; }
 
 mdb_await() { # mdb_await PID
   local pid="$1" deadline=$(( $(now) + MARIADB_START_TIMEOUT ))

@@ -19,14 +19,7 @@ is_our_nginx() {
 
 nginx_answers() { curl -fsS -m 3 -o /dev/null "http://$NGINX_HOST:$NGINX_PORT/nginx-healthz" 2>/dev/null; }
 
-nginx_fail() {
-  warn "$1"
-  local f
-  for f in "$NGINX_DIR/logs/console.log" "$NGINX_DIR/logs/error.log"; do
-    [ -f "$f" ] && { echo "----- tail of $f -----" >&2; tail -n 20 "$f" >&2 || true; }
-  done
-  exit 1
-}
+nginx_fail() { fail_with_logs "$1" 20 "$NGINX_DIR/logs/console.log" "$NGINX_DIR/logs/error.log"; }
 
 # start_nginx PORT...: render for these api ports, then start nginx, or reload it when the
 # rendered file changed (HUP: new workers take the new upstream list, old ones finish)

@@ -1,9 +1,9 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { parseOrThrow } from '../shared/validation';
-import type { Database } from '../infra/database';
 import type { BacklogReader } from '../ops/backlog';
 import { readPaymentStats } from '../ops/payment-stats';
+import type { PaymentsRepository } from '../payments/payments-repository';
 import type { Logger } from '../shared/logger';
 import { requireAdminToken } from './admin-auth';
 import { createParkingRoutes } from '../parking/parking-routes';
@@ -12,13 +12,13 @@ import type { ParkingService } from '../parking/parking-service';
 const statsQuery = z.object({ window: z.coerce.number().int().min(1).max(100000).default(10000) }).strict();
 
 /** /v1/admin/*: payment stats, backlog per queue and the parking lot's routes. Bearer token required. */
-export function createAdminRoutes(deps: { adminToken: string | undefined; parking: ParkingService; backlog: BacklogReader; db: Database; logger: Logger }): Router {
+export function createAdminRoutes(deps: { adminToken: string | undefined; parking: ParkingService; backlog: BacklogReader; payments: PaymentsRepository; logger: Logger }): Router {
   const router = Router();
   router.use('/v1/admin', requireAdminToken(deps.adminToken));
 
   router.get('/v1/admin/stats', async (req, res) => {
     const { window } = parseOrThrow(statsQuery, req.query);
-    res.json(await readPaymentStats(deps.db, window));
+    res.json(await readPaymentStats(deps.payments, window));
   });
   router.get('/v1/admin/backlog', async (_req, res) => {
     res.json(await deps.backlog.read());

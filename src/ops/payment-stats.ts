@@ -1,5 +1,4 @@
-import type { Database } from '../infra/database';
-import { createPaymentsRepository } from '../payments/payments-repository';
+import type { PaymentsRepository } from '../payments/payments-repository';
 
 export const LATENESS_BUCKETS_MS = [100, 250, 500, 1000, 2000, 5000, 10000, 60000];
 
@@ -7,8 +6,8 @@ export const LATENESS_BUCKETS_MS = [100, 250, 500, 1000, 2000, 5000, 10000, 6000
  * Payments by status and timer lateness over the most recent `window` payments. It reads a
  * primary-key range (never a scan by status or time), so its cost does not grow with the table.
  */
-export async function readPaymentStats(db: Database, window: number) {
-  const rows = await createPaymentsRepository({ db }).recent(window);
+export async function readPaymentStats(payments: PaymentsRepository, window: number) {
+  const rows = await payments.recent(window);
   const byStatus: Record<string, number> = { PENDING: 0, PAID: 0, FAILED: 0, CLOSED: 0, PAID_AFTER_CLOSE: 0 };
   const lateness = LATENESS_BUCKETS_MS.map((le) => ({ le, count: 0 }));
   let overflow = 0;
