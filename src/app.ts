@@ -28,6 +28,7 @@ import { createMerchantsService } from './merchants/merchants-service';
 import { createOutbox } from './outbox/outbox';
 import { declareDeadLetterQueue, startDeadLetterConsumer } from './parking/dead-letter-consumer';
 import { createParkingRepository } from './parking/parking-repository';
+import { createPaymentTimeline } from './payments/payment-timeline';
 import { createPaymentTransitions } from './payments/payment-transitions';
 import { createPaymentsRepository } from './payments/payments-repository';
 import { createPaymentsRoutes } from './payments/payments-routes';
@@ -159,6 +160,9 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   // Merchant notifications.
   const notifications = createNotificationService({ config, scheduler, parking, merchants, payments: repository, http: merchantsHttp, metrics, logger: logger.child({ component: 'notifications' }), now: overrides.now });
 
+  // Where a payment is: its events and what the parking lot holds for it.
+  const timeline = createPaymentTimeline({ payments: repository, parking });
+
   // Admin.
   const parkingService = createParkingService({ parking, payments: repository, scheduler });
   const backlog = createBacklogReader({ managementUrl: config.broker.managementUrl, vhost: vhostOf(config.broker.urls[0] as string), names });
@@ -195,7 +199,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   http.use(createHealthRoutes({ db, broker, details: !adminApart }));
   if (!adminApart) mountAdmin(http);
   http.use(jsonBodyMiddleware(config.http.bodyLimitBytes));
-  http.use(createPaymentsRoutes({ service: payments, merchants, logger: logger.child({ component: 'payments' }), metrics, perKeyPerSecond: config.http.rateLimitPerKeyPerSecond }));
+  http.use(createPaymentsRoutes({ service: payments, merchants, timeline, cancel: (payment) => compensation.cancel(payment), logger: logger.child({ component: 'payments' }), metrics, perKeyPerSecond: config.http.rateLimitPerKeyPerSecond }));
   if (!adminApart) mountAdminApi(http);
   finish(http);
 

@@ -4,17 +4,21 @@ import type { Delivery } from '../infra/broker';
 import { nextAttempt } from '../delay/retry-schedule';
 import { isDuplicateKey, withLockRetry, type Database } from '../infra/database';
 import type { Metrics } from '../shared/metrics';
-import type { Outbox } from '../outbox/outbox';
+import type { Outbox, PendingOutboxMessage } from '../outbox/outbox';
 import type { ParkingRepository, ParkedItemInput } from '../parking/parking-repository';
 import { toResource } from '../payments/payment-resource';
-import type { PaymentRow, PaymentsRepository } from '../payments/payments-repository';
+import type { PaymentEvent, PaymentRow, PaymentsRepository } from '../payments/payments-repository';
 import { StaleRowsError, type PaymentTransitions } from '../payments/payment-transitions';
 import { groupBy, mapWithConcurrency } from '../shared/concurrency';
+import { ConflictError, UnavailableError } from '../shared/errors';
+import { currentCorrelationId } from '../shared/request-context';
 import type { Logger } from '../shared/logger';
 import type { ChannelAdapter } from './adapters/channel-adapter';
 import { parseTimer, timerMessage, type TimerMessage } from '../messaging/timer-message';
 
 const SETTLED_PER_LOG_LINE = 100;
+/** A channel's error as the payment's timeline shows it: enough to read, never a whole page. */
+const ERROR_IN_EVENT_MAX = 200;
 
 /** The id of the request that created the payment, carried as the AMQP correlationId. */
 const correlationIdOf = (delivery: Delivery) => delivery.message.properties.correlationId as string | undefined;
@@ -66,13 +70,13 @@ export function createCompensationService(deps: {
     await deps.scheduler.schedule(timerMessage({ paymentId: due.timer.paymentId, deadline, attempt, correlationId: correlationIdOf(due.delivery) }));
   }
 
-  async function decide(payment: PaymentRow, timer: TimerMessage, correlationId: string | undefined): Promise<Decision> {
+  async function decide(payment: PaymentRow, attempt: number, correlationId: string | undefined): Promise<Decision> {
     const channel = config.channels[payment.channel];
     const adapter = deps.adapters.get(payment.channel);
     if (!channel || !adapter) return { kind: 'park', reason: 'unknown_channel', error: `channel ${payment.channel} is not configured` };
     if (!adapter.callsChannel) return CLOSE;
     const resource = toResource(payment);
-    const context = { attempt: timer.attempt, correlationId };
+    const context = { attempt, correlationId };
     try {
       if (channel.queryBeforeClose) {
         const result = await adapter.queryOrder(resource, context);
@@ -89,7 +93,7 @@ export function createCompensationService(deps: {
       return CLOSE;
     } catch (err) {
       metrics.remedyOutcomes.inc({ channel: payment.channel, result: 'ERROR' });
-      logger.warn('channel call failed', { paymentId: payment.public_id, channel: payment.channel, attempt: timer.attempt, correlationId, error: (err as Error).message });
+      logger.warn('channel call failed', { paymentId: payment.public_id, channel: payment.channel, attempt, correlationId, error: (err as Error).message });
       return { kind: 'retry', error: (err as Error).message };
     }
   }
@@ -121,12 +125,13 @@ export function createCompensationService(deps: {
   async function settleChannel(group: Array<{ payment: PaymentRow; timers: DueTimer[] }>): Promise<void> {
     const decisions = await mapWithConcurrency(group, config.worker.channelConcurrency, async (item) => {
       const first = item.timers[0] as DueTimer;
-      return { ...item, decision: await decide(item.payment, first.timer, correlationIdOf(first.delivery)) };
+      return { ...item, decision: await decide(item.payment, first.timer.attempt, correlationIdOf(first.delivery)) };
     });
     await parkTransactionConflicts(decisions);
 
     const toPark: ParkedItemInput[] = [];
     const settledTimers: DueTimer[] = [];
+    const retried: PaymentEvent[] = [];
     for (const item of decisions) {
       const first = item.timers[0] as DueTimer;
       const d = item.decision;
@@ -135,6 +140,7 @@ export function createCompensationService(deps: {
         if (next) {
           await reschedule(first, next.deadline, next.attempt);
           metrics.retries.inc({ purpose: 'remedy', attempt: String(next.attempt) });
+          retried.push({ paymentId: item.payment.id, from: 'PENDING', to: 'PENDING', cause: 'remedy_retry', at: new Date(now()), details: { attempt: first.timer.attempt, nextAttemptAt: new Date(next.deadline).toISOString(), error: d.error.slice(0, ERROR_IN_EVENT_MAX) } });
         } else {
           toPark.push(park(first.delivery, { reason: 'retries_exhausted', paymentId: item.payment.id, attempts: first.timer.attempt, lastError: d.error }));
         }
@@ -203,6 +209,7 @@ export function createCompensationService(deps: {
       return settle(true);
     });
     await deps.parking.park(toPark);
+    await repository.recordEvents(retried);
     for (const t of settledTimers) t.delivery.ack();
     // A line per settled state and up to 100 payments, naming each with the correlation id of the
     // request that created it: grep finds a payment's line, and a drain of 10,000 payments a
@@ -221,7 +228,60 @@ export function createCompensationService(deps: {
     await deps.outbox.flush(notifications);
   }
 
+  /**
+   * Whether the payment's final state came from a merchant's cancel: CLOSED with cause
+   * merchant_cancel, or PAID by a remedy the cancel asked for. A repeat cancel answers it again.
+   */
+  async function settledByCancel(row: PaymentRow): Promise<boolean> {
+    const last = await repository.lastEventOf(row.id, ['merchant_cancel', 'remedy']);
+    if (!last || last.to_status !== row.status) return false;
+    const details: unknown = typeof last.details === 'string' ? JSON.parse(last.details) : last.details;
+    return last.cause === 'merchant_cancel' || (details as { requestedBy?: string } | null)?.requestedBy === 'merchant_cancel';
+  }
+
+  async function answerSettled(row: PaymentRow): Promise<PaymentRow> {
+    if (await settledByCancel(row)) return row;
+    throw new ConflictError(`payment is already ${row.status}`, [{ path: 'status', message: row.status }]);
+  }
+
   return {
+    /**
+     * A merchant's cancel (`POST /v1/payments/:id/cancel`): the remedy of a due timer, now. The
+     * channel is asked first; PAID settles the payment as paid, otherwise the order is closed
+     * there and the payment CLOSED with cause merchant_cancel, notified like any settlement.
+     * No answer from the channel changes nothing (503, the merchant retries); an answer that
+     * needs a person (an amount mismatch, a taken transaction id) is 409 and left to the timer,
+     * which parks it. A repeat answers the same state; a payment settled otherwise is 409.
+     */
+    async cancel(payment: PaymentRow): Promise<PaymentRow> {
+      if (payment.status !== 'PENDING') return answerSettled(payment);
+      const correlationId = currentCorrelationId();
+      const decision = await decide(payment, 1, correlationId);
+      if (decision.kind === 'retry') {
+        logger.info('cancel: the channel did not confirm the state', { paymentId: payment.public_id, error: decision.error, correlationId });
+        throw new UnavailableError("the channel did not confirm the payment's state; retry the cancel"); // its error is logged, not shown
+      }
+      if (decision.kind === 'park') throw new ConflictError(`the channel's answer needs a person (${decision.reason}); the payment stays PENDING until its timer parks it`, [{ path: 'status', message: payment.status }]);
+      let notifications: PendingOutboxMessage | undefined;
+      try {
+        notifications = await withLockRetry(deps.db, config.database.deadlockRetries, async (trx) => {
+          const rows = await repository.lockByIds(trx, [payment.id]);
+          const at = new Date(now());
+          const result =
+            decision.kind === 'pay'
+              ? await deps.transitions.apply(trx, { rows, transition: 'pay', cause: 'remedy', at, transactionIds: new Map([[payment.id, decision.transactionId]]), details: () => ({ requestedBy: 'merchant_cancel' }) })
+              : await deps.transitions.apply(trx, { rows, transition: 'close', cause: 'merchant_cancel', at });
+          return result.notifications;
+        });
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        throw new ConflictError('the channel said PAID with a transaction id another payment holds; the payment stays PENDING until its timer parks it', [{ path: 'status', message: payment.status }]);
+      }
+      await deps.outbox.flush([notifications]);
+      // Ours, or whatever settled it first (its timer, a callback, another cancel).
+      return answerSettled((await repository.findById(payment.id)) as PaymentRow);
+    },
+
     /** A message that failed every attempt on its own: parked with the error, then acked. */
     async parkPoison(delivery: Delivery, error: unknown): Promise<void> {
       const timer = parseTimer(delivery.message);

@@ -69,6 +69,19 @@ export function createNotificationService(deps: {
     return secrets.length > 0 ? { url: row.notify_url, secrets } : `merchant ${row.merchant_id} has no webhook secret that opens`;
   }
 
+  /**
+   * The delivery goes into the payment's timeline. It is delivered either way: a failure to
+   * record it is logged, never a reason to send the merchant the notification again.
+   */
+  async function recordDelivery(n: NotificationMessage): Promise<void> {
+    const status = String(n.payment.status) as PaymentStatus;
+    try {
+      await deps.payments.recordEvents([{ paymentId: n.paymentId, from: status, to: status, cause: 'notification_delivered', at: new Date(now()), details: { eventId: n.eventId, type: n.type, attempt: n.attempt } }]);
+    } catch (err) {
+      logger.warn('a delivered notification was not recorded in the timeline', { eventId: n.eventId, error: (err as Error).message });
+    }
+  }
+
   return {
     /** A message that failed every attempt on its own: parked with the error, then acked. */
     async parkPoison(delivery: Delivery, error: unknown): Promise<void> {
@@ -100,6 +113,7 @@ export function createNotificationService(deps: {
       if (!failure) {
         metrics.notifications.inc({ outcome: 'delivered' });
         logger.info('notification delivered', { eventId: n.eventId, type: n.type, paymentId: n.payment.id, attempt: n.attempt, correlationId });
+        await recordDelivery(n);
         delivery.ack();
         return;
       }

@@ -84,6 +84,10 @@ export function createParkingRepository(deps: { db: Database }) {
       if (options.purpose) q.where('purpose', options.purpose);
       return q;
     },
+    /** A payment's parked items, oldest first (for its timeline). */
+    async ofPayment(paymentId: number): Promise<ParkedItemRow[]> {
+      return db<ParkedItemRow>('parked_items').where({ payment_id: paymentId }).orderBy('id');
+    },
     async findById(id: number): Promise<ParkedItemRow | undefined> {
       return db<ParkedItemRow>('parked_items').where({ id }).first();
     },

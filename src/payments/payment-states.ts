@@ -15,7 +15,13 @@ export type TransitionCause =
   | 'remedy'
   | 'timeout'
   | 'amount_mismatch'
-  | 'callback_conflict';
+  | 'callback_conflict'
+  /** The merchant cancelled: the channel said not paid, and the order was closed there. */
+  | 'merchant_cancel'
+  /** Recorded, no transition: the channel gave no answer, and the remedy retries later. */
+  | 'remedy_retry'
+  /** Recorded, no transition: the merchant acknowledged a notification. */
+  | 'notification_delivered';
 
 /** The state machine of docs/design.md, "Settling by primary key": which status a transition may start from. */
 export const TRANSITIONS: Record<string, { from: PaymentStatus; to: PaymentStatus }> = {

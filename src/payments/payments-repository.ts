@@ -30,6 +30,16 @@ export interface PaymentEvent {
   details?: Record<string, unknown>;
 }
 
+/** One row of a payment's history as stored (payment_events). */
+export interface PaymentEventRow {
+  id: number;
+  from_status: PaymentStatus | null;
+  to_status: PaymentStatus;
+  cause: string;
+  at: Date;
+  details: Record<string, unknown> | string | null;
+}
+
 export type NewPayment = Omit<PaymentRow, 'id' | 'transaction_id' | 'paid_at' | 'closed_at' | 'updated_at'>;
 
 /** Fields a transition sets besides status; transaction ids may differ per payment. */
@@ -89,6 +99,18 @@ export function createPaymentsRepository(deps: {
       if (transactionIds.length === 0) return new Map();
       const rows: Array<{ id: number; transaction_id: string }> = await db('payments').where({ channel }).whereIn('transaction_id', transactionIds).select('id', 'transaction_id');
       return new Map(rows.map((r) => [r.transaction_id, Number(r.id)]));
+    },
+    /** The payment's history, oldest first (by the append-only primary key). */
+    async eventsOf(id: number): Promise<PaymentEventRow[]> {
+      return db('payment_events').where({ payment_id: id }).orderBy('id').select('id', 'from_status', 'to_status', 'cause', 'at', 'details');
+    },
+    /** The latest event of these causes, if any (a cancel's repeat finds its own by it). */
+    async lastEventOf(id: number, causes: string[]): Promise<PaymentEventRow | undefined> {
+      return db('payment_events').where({ payment_id: id }).whereIn('cause', causes).orderBy('id', 'desc').first('id', 'from_status', 'to_status', 'cause', 'at', 'details');
+    },
+    /** Records events that change no state (remedy retries, deliveries), outside a transaction. */
+    async recordEvents(events: PaymentEvent[]): Promise<void> {
+      if (events.length > 0) await eventsInsert(events);
     },
     /** Whether the payment's audit trail has a transition into `status`. */
     async hasReached(id: number, status: PaymentStatus): Promise<boolean> {

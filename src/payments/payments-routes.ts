@@ -8,14 +8,27 @@ import type { Logger } from '../shared/logger';
 import type { Metrics } from '../shared/metrics';
 import { parseOrThrow } from '../shared/validation';
 import { toResource } from './payment-resource';
-import { callbackSchema, createPaymentSchema } from './payments-schemas';
+import type { PaymentRow } from './payments-repository';
+import { callbackSchema, createPaymentSchema, findByOrderSchema } from './payments-schemas';
+import type { PaymentTimeline } from './payment-timeline';
 import type { PaymentsService } from './payments-service';
 
+/** The remedy of a due timer, run now for a merchant's cancel (compensation-service.ts). */
+export type CancelPayment = (payment: PaymentRow) => Promise<PaymentRow>;
+
 /**
- * POST /v1/payments and GET /v1/payments/:id with a merchant's API key; POST
+ * Create, read, find by order, cancel and the timeline with a merchant's API key; POST
  * /v1/payments/:id/callback signed by the channel (README.md, "HTTP API").
  */
-export function createPaymentsRoutes(deps: { service: PaymentsService; merchants: MerchantsService; logger: Logger; metrics: Metrics; perKeyPerSecond: number }): Router {
+export function createPaymentsRoutes(deps: {
+  service: PaymentsService;
+  merchants: MerchantsService;
+  timeline: PaymentTimeline;
+  cancel: CancelPayment;
+  logger: Logger;
+  metrics: Metrics;
+  perKeyPerSecond: number;
+}): Router {
   const { service, merchants, logger, metrics } = deps;
   const router = Router();
   const principalOf = (req: Request): Promise<Principal> => merchants.authenticate(req.header('authorization'));
@@ -45,9 +58,32 @@ export function createPaymentsRoutes(deps: { service: PaymentsService; merchants
     res.status(created ? 201 : 200).json(toResource(payment));
   });
 
-  router.get('/v1/payments/:id', perKey, async (req, res) => {
+  /** The caller's payment by its id; another merchant's is a 404 like a missing one. */
+  async function ownPayment(req: Request): Promise<PaymentRow> {
     const principal = await principalOf(req);
-    res.json(toResource(await service.get(String(req.params.id), (merchantId) => mayActFor(principal, merchantId))));
+    return service.get(String(req.params.id), (merchantId) => mayActFor(principal, merchantId));
+  }
+
+  router.get('/v1/payments', perKey, async (req, res) => {
+    const principal = await principalOf(req);
+    const query = parseOrThrow(findByOrderSchema, req.query);
+    const merchant = await merchants.merchantFor(principal, query.merchantId);
+    res.json(toResource(await service.findByOrder(merchant.merchant_id, query.orderId)));
+  });
+
+  router.get('/v1/payments/:id', perKey, async (req, res) => {
+    res.json(toResource(await ownPayment(req)));
+  });
+
+  router.get('/v1/payments/:id/events', perKey, async (req, res) => {
+    res.json({ events: await deps.timeline.of(await ownPayment(req)) });
+  });
+
+  router.post('/v1/payments/:id/cancel', perKey, async (req, res) => {
+    const payment = await ownPayment(req);
+    const settled = await deps.cancel(payment);
+    logger.info('cancel answered', { paymentId: payment.public_id, status: settled.status });
+    res.json(toResource(settled));
   });
 
   router.post('/v1/payments/:id/callback', async (req, res) => {

@@ -25,6 +25,15 @@ export const createPaymentSchema = z
   .strict();
 export type CreatePaymentRequest = z.infer<typeof createPaymentSchema>;
 
+/** `GET /v1/payments?orderId=` (a platform key adds `merchantId`). */
+export const findByOrderSchema = z
+  .object({
+    orderId: identifier,
+    merchantId: identifier.optional(),
+  })
+  .strict();
+export type FindByOrderRequest = z.infer<typeof findByOrderSchema>;
+
 export const callbackSchema = z
   .object({
     result: z.enum(['SUCCESS', 'FAILED'], { error: 'result must be SUCCESS or FAILED' }),

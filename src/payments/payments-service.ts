@@ -267,6 +267,13 @@ export function createPaymentsService(deps: {
       return row;
     },
 
+    /** The merchant's payment for its order id (the merchant is already the caller's). */
+    async findByOrder(merchantId: string, orderId: string): Promise<PaymentRow> {
+      const row = await repository.findByMerchantOrder(merchantId, orderId);
+      if (!row) throw new NotFoundError(`no payment for order ${orderId}`);
+      return row;
+    },
+
     /**
      * Verifies X-Signature (bound to this payment id, the raw body and a time) before anything
      * else is believed. The header's shape and time are checked before the database is asked.
