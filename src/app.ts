@@ -15,12 +15,15 @@ import { createCompensationService } from './compensation/compensation-service';
 import { createDelayScheduler } from './delay/delay-scheduler';
 import { declareDelayLevels, type DeclareOptions } from './delay/delay-topology';
 import { createBroker } from './infra/broker';
+import { declareIntakeQueue, startIntakeConsumer } from './intake/intake-consumer';
+import { createIntakeService } from './intake/intake-service';
 import { createTopologyNames, type TopologyNames } from './messaging/topology';
 import { createDatabase } from './infra/database';
 import { createBacklogReader } from './ops/backlog';
 import { createMetrics } from './shared/metrics';
 import { createOpsPageRoutes } from './ops/ops-page-routes';
 import { createHealthRoutes, createMetricsRoutes } from './ops/ops-routes';
+import { createOpenApiRoutes } from './openapi/openapi-routes';
 import { createSecretBox } from './merchants/merchant-credentials';
 import { createMerchantsRepository } from './merchants/merchants-repository';
 import { createMerchantsRoutes } from './merchants/merchants-routes';
@@ -54,6 +57,7 @@ export async function declareTopology(channel: Channel, names: TopologyNames, br
   await declareDeadLetterQueue(channel, names, broker);
   await declareCompensationQueue(channel, names, broker, options);
   await declareNotificationQueue(channel, names, broker, options);
+  await declareIntakeQueue(channel, names, broker, options);
 }
 
 export interface AppOverrides {
@@ -132,6 +136,8 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
     },
   });
   const parking = createParkingRepository({ db });
+  // Payment intents over RabbitMQ: the same create, acting with the key mapped to the publisher.
+  const intake = createIntakeService({ broker, names, payments, merchants, parking, bodyLimitBytes: config.http.bodyLimitBytes, metrics, logger: logger.child({ component: 'intake' }) });
 
   // Outbound calls: merchants' endpoints and channel gateways are reached only through these
   // (private addresses refused in production, capped reads, per-host caps and breakers).
@@ -192,11 +198,12 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   }
   function mountAdminApi(app: express.Express): void {
     app.use(createMerchantsRoutes({ adminToken: config.adminToken, merchants, logger: logger.child({ component: 'merchants' }) }));
-    app.use(createAdminRoutes({ adminToken: config.adminToken, parking: parkingService, backlog, payments: repository, logger: logger.child({ component: 'admin' }) }));
+    app.use(createAdminRoutes({ adminToken: config.adminToken, parking: parkingService, backlog, payments: repository, timeline, logger: logger.child({ component: 'admin' }) }));
   }
 
   const http = baseApp();
   http.use(createHealthRoutes({ db, broker, details: !adminApart }));
+  http.use(createOpenApiRoutes());
   if (!adminApart) mountAdmin(http);
   http.use(jsonBodyMiddleware(config.http.bodyLimitBytes));
   http.use(createPaymentsRoutes({ service: payments, merchants, timeline, cancel: (payment) => compensation.cancel(payment), logger: logger.child({ component: 'payments' }), metrics, perKeyPerSecond: config.http.rateLimitPerKeyPerSecond }));
@@ -256,6 +263,10 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
         shutdown.register('compensation consumer', () => consumer.stop());
         const notifier = await startNotificationConsumer({ broker, names, config, service: notifications, logger: logger.child({ component: 'notifications' }) });
         shutdown.register('notification consumer', () => notifier.stop());
+      }
+      if (role === 'api' || role === 'all') {
+        const intents = await startIntakeConsumer({ broker, names, config, service: intake, logger: logger.child({ component: 'intake' }) });
+        shutdown.register('intake consumer', () => intents.stop());
       }
       // What the work queues dead-letter is parked by every role: it is rare and must never wait.
       const deadLetters = await startDeadLetterConsumer({ broker, names, parking, metrics, logger: logger.child({ component: 'parking' }) });

@@ -1,17 +1,25 @@
 #!/bin/sh
-# Creates (or updates) the service's RabbitMQ user through the management API, as the broker's
-# administrator: tag `management` (the admin backlog reads its own vhost's queues) and no other,
-# and permissions on its vhost for the names under its prefix only (src/messaging/topology.ts:
-# exchanges `<prefix>.*`, queues `<prefix>:*`). Idempotent; compose runs it once per `up`
-# (service rabbitmq-app-user), and test/integration/docker-users.test.ts runs it against
-# the local stack and then runs the service as that user.
+# Creates (or updates) a RabbitMQ user through the management API, as the broker's administrator.
 #
-# Environment: RABBITMQ_API (http://rabbitmq:15672), RABBITMQ_ADMIN_USER, RABBITMQ_ADMIN_PASSWORD,
-# APP_USER (compensator), APP_PASSWORD, PREFIX (compensator), VHOST (/), NAMES (the permission
-# regex, ^PREFIX[.:] unless given; the benchmark's runs use several prefixes).
+# ROLE=service (the default): the service's user. Tag `management` (the admin backlog reads its
+# own vhost's queues) and no other; permissions on its vhost for the names under its prefix only
+# (src/messaging/topology.ts: exchanges `<prefix>.*`, queues `<prefix>:*`), and write on the
+# default exchange, through which it answers payment intents to their reply queues. Compose runs
+# it once per `up` (service rabbitmq-app-user); test/integration/docker-users.test.ts runs it
+# against the local stack and then runs the service as that user.
+#
+# ROLE=checkout: a checkout that publishes payment intents (README.md, "Payment intents over
+# RabbitMQ"). No tags (never `impersonator`: it could forge the user-id that proves an intent);
+# write on `<prefix>.intake` only; configure and read on server-named queues (`amq.gen-*`) for
+# its replies. No read on `<prefix>.events`, which carries every merchant's outcomes.
+#
+# Idempotent. Environment: RABBITMQ_API (http://rabbitmq:15672), RABBITMQ_ADMIN_USER,
+# RABBITMQ_ADMIN_PASSWORD, APP_USER (compensator), APP_PASSWORD, PREFIX (compensator), VHOST (/),
+# NAMES (the service's permission regex, ^PREFIX[.:] unless given; the benchmark's runs use
+# several prefixes), ROLE (service).
 set -eu
 
-: "${RABBITMQ_API:=http://rabbitmq:15672}" "${APP_USER:=compensator}" "${PREFIX:=compensator}" "${VHOST:=/}"
+: "${RABBITMQ_API:=http://rabbitmq:15672}" "${APP_USER:=compensator}" "${PREFIX:=compensator}" "${VHOST:=/}" "${ROLE:=service}"
 : "${RABBITMQ_ADMIN_USER:?set RABBITMQ_ADMIN_USER}" "${RABBITMQ_ADMIN_PASSWORD:?set RABBITMQ_ADMIN_PASSWORD}"
 : "${APP_PASSWORD:?set APP_PASSWORD, the service user's password}"
 
@@ -37,8 +45,18 @@ api() { # api METHOD PATH JSON
   done
 }
 
+if [ "$ROLE" = checkout ]; then
+  replies='^amq\\.gen-'
+  api PUT "/api/users/$APP_USER" "{\"password\":\"$APP_PASSWORD\",\"tags\":\"\"}"
+  api PUT "/api/permissions/$vhost/$APP_USER" "{\"configure\":\"$replies\",\"write\":\"^$PREFIX\\\\.intake\$\",\"read\":\"$replies\"}"
+  echo "RabbitMQ user $APP_USER (checkout): no tags, write ^$PREFIX\\.intake\$, configure/read ^amq\\.gen- on vhost $VHOST"
+  exit 0
+fi
+[ "$ROLE" = service ] || { echo "ROLE must be service or checkout" >&2; exit 2; }
+
 names="${NAMES:-^$PREFIX[.:]}"
 case "$names" in *'"'* | *'\'*) echo "NAMES must not contain quotes or backslashes" >&2; exit 2 ;; esac
+writes="$names|^amq\\\\.default\$"
 api PUT "/api/users/$APP_USER" "{\"password\":\"$APP_PASSWORD\",\"tags\":\"management\"}"
-api PUT "/api/permissions/$vhost/$APP_USER" "{\"configure\":\"$names\",\"write\":\"$names\",\"read\":\"$names\"}"
-echo "RabbitMQ user $APP_USER: tag management, configure/write/read $names on vhost $VHOST"
+api PUT "/api/permissions/$vhost/$APP_USER" "{\"configure\":\"$names\",\"write\":\"$writes\",\"read\":\"$names\"}"
+echo "RabbitMQ user $APP_USER: tag management, configure/read $names, write $writes on vhost $VHOST"

@@ -88,6 +88,12 @@ export const configSchema = z
         channelConcurrency: z.number().int().positive(),
       })
       .strict(),
+    intake: z
+      .object({
+        /** Payment intents in flight per api process; creates that arrive together share a transaction. */
+        prefetch: z.number().int().positive().max(2000),
+      })
+      .strict(),
     retry: z.object({ remedy: retrySchedule, notification: retrySchedule }).strict(),
     notifications: z
       .object({

@@ -6,6 +6,7 @@ import * as outboxGroupedMessages from './migrations/002-outbox-grouped-messages
 import * as merchants from './migrations/003-merchants';
 import * as outboxTopology from './migrations/004-outbox-topology';
 import * as binaryIdentifiers from './migrations/005-binary-identifiers';
+import * as amqpUsers from './migrations/006-amqp-users';
 
 /** Migrations are listed here rather than globbed, so they run the same from src/ (tests) and dist/. */
 const migrations: Record<string, Knex.Migration> = {
@@ -14,6 +15,7 @@ const migrations: Record<string, Knex.Migration> = {
   '003-merchants': merchants,
   '004-outbox-topology': outboxTopology,
   '005-binary-identifiers': binaryIdentifiers,
+  '006-amqp-users': amqpUsers,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -55,12 +55,11 @@ export async function declareDelayLevels(channel: Channel, names: TopologyNames,
 }
 
 /**
- * A work queue behind the due exchange, for the messages due at `destination`. The delivery
- * limit dead-letters a message that crashed or stalled a worker that often into the parking lot
- * (parking/dead-letter-consumer.ts declares that path); without it RabbitMQ 4.x would drop it
- * after 20 redeliveries.
+ * A work queue: quorum, with a delivery limit that dead-letters a message that crashed or
+ * stalled a consumer that often into the parking lot (parking/dead-letter-consumer.ts declares
+ * that path); without it RabbitMQ 4.x would drop it after 20 redeliveries.
  */
-export async function declareDueQueue(channel: Channel, names: TopologyNames, broker: Config['broker'], work: { queue: string; destination: Destination }, options: DeclareOptions = {}): Promise<void> {
+export async function declareWorkQueue(channel: Channel, names: TopologyNames, broker: Config['broker'], queue: string, options: DeclareOptions = {}): Promise<void> {
   const args =
     broker.queueType === 'quorum'
       ? {
@@ -71,7 +70,12 @@ export async function declareDueQueue(channel: Channel, names: TopologyNames, br
           'x-overflow': 'reject-publish',
         }
       : { 'x-queue-type': 'classic', 'x-dead-letter-exchange': names.deadLetterExchange };
-  await assertWorkQueue(channel, work.queue, args, options);
+  await assertWorkQueue(channel, queue, args, options);
+}
+
+/** A work queue behind the due exchange, for the messages due at `destination`. */
+export async function declareDueQueue(channel: Channel, names: TopologyNames, broker: Config['broker'], work: { queue: string; destination: Destination }, options: DeclareOptions = {}): Promise<void> {
+  await declareWorkQueue(channel, names, broker, work.queue, options);
   await channel.bindQueue(work.queue, names.dueExchange, `#.${work.destination}`);
 }
 
@@ -101,6 +105,9 @@ async function assertWorkQueue(channel: Channel, queue: string, args: Record<str
 export async function deleteTopology(channel: Channel, names: TopologyNames): Promise<void> {
   await channel.deleteQueue(names.compensationQueue);
   await channel.deleteQueue(names.notificationQueue);
+  await channel.deleteQueue(names.intakeQueue);
+  await channel.deleteExchange(names.intakeExchange);
+  await channel.deleteExchange(names.eventsExchange);
   await channel.deleteQueue(names.deadLetterQueue);
   await channel.deleteExchange(names.deadLetterExchange);
   for (let level = 0; level < LEVEL_COUNT; level++) {

@@ -13,6 +13,8 @@ export interface ApiKeyRow {
   merchant_id: string | null;
   /** JSON array of merchant ids, or ["*"]; set only on platform keys. */
   platform_merchants: string | string[] | null;
+  /** The RabbitMQ user whose payment intents act with this key (platform keys only). */
+  amqp_user: string | null;
   created_at: Date;
   revoked_at: Date | null;
 }
@@ -48,6 +50,10 @@ export function createMerchantsRepository(deps: { db: Database }) {
     },
     async findApiKeyByHash(hash: string): Promise<ApiKeyRow | undefined> {
       return db<ApiKeyRow>('merchant_api_keys').where({ key_hash: hash }).first();
+    },
+    /** The newest live key mapped to this RabbitMQ user: a new mapping takes over at once. */
+    async findLiveKeyByAmqpUser(amqpUser: string): Promise<ApiKeyRow | undefined> {
+      return db<ApiKeyRow>('merchant_api_keys').where({ amqp_user: amqpUser }).whereNull('revoked_at').orderBy('created_at', 'desc').first();
     },
     async listApiKeys(merchantId: string): Promise<ApiKeyRow[]> {
       return db<ApiKeyRow>('merchant_api_keys').where({ merchant_id: merchantId }).orderBy('created_at');

@@ -51,9 +51,9 @@ export function createMerchantsRoutes(deps: { adminToken: string | undefined; me
     res.status(204).end();
   });
   router.post('/v1/admin/api-keys', async (req, res) => {
-    const { merchants: list } = parseOrThrow(platformKeySchema, req.body ?? {});
-    const key = await merchants.createPlatformKey(list);
-    logger.info('platform key created', { keyId: key.id, merchants: list });
+    const { merchants: list, amqpUser } = parseOrThrow(platformKeySchema, req.body ?? {});
+    const key = await merchants.createPlatformKey(list, amqpUser);
+    logger.info('platform key created', { keyId: key.id, merchants: list, amqpUser });
     res.status(201).json(key);
   });
   return router;

@@ -9,9 +9,14 @@ export const registerMerchantSchema = z
   })
   .strict();
 
+/** A RabbitMQ user name as the stack and provision-app-user.sh make them. */
+export const amqpUserName = z.string().regex(/^[A-Za-z0-9_.:@-]{1,64}$/, 'amqpUser must be 1 to 64 characters from [A-Za-z0-9_.:@-]');
+
 export const platformKeySchema = z
   .object({
     merchants: z.array(z.union([z.literal('*'), identifier])).min(1, 'merchants must list at least one merchant, or "*"').max(1000),
+    /** The RabbitMQ user whose payment intents act with this key. */
+    amqpUser: amqpUserName.optional(),
   })
   .strict();
 

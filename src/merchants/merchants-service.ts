@@ -71,9 +71,9 @@ export function createMerchantsService(deps: {
   const { repository, secretBox } = deps;
   const now = deps.now ?? Date.now;
 
-  function newKeyRow(merchantId: string | null, platformMerchants: string[] | null): { row: ApiKeyRow; issued: IssuedKey } {
+  function newKeyRow(merchantId: string | null, platformMerchants: string[] | null, amqpUser: string | null = null): { row: ApiKeyRow; issued: IssuedKey } {
     const key = generateApiKey();
-    const row: ApiKeyRow = { id: generateCredentialId('key'), key_hash: hashApiKey(key), merchant_id: merchantId, platform_merchants: platformMerchants, created_at: new Date(now()), revoked_at: null };
+    const row: ApiKeyRow = { id: generateCredentialId('key'), key_hash: hashApiKey(key), merchant_id: merchantId, platform_merchants: platformMerchants, amqp_user: amqpUser, created_at: new Date(now()), revoked_at: null };
     return { row, issued: { id: row.id, key } };
   }
 
@@ -122,22 +122,27 @@ export function createMerchantsService(deps: {
       }
     },
 
-    /** A platform key acts for the listed merchants (each must exist), or for all with ["*"]. */
-    async createPlatformKey(merchants: string[]): Promise<IssuedKey> {
+    /**
+     * A platform key acts for the listed merchants (each must exist), or for all with ["*"].
+     * With `amqpUser`, that RabbitMQ user's payment intents act with it; the newest live key of
+     * a user wins, so a rotation is: map a new key, then revoke the old one.
+     */
+    async createPlatformKey(merchants: string[], amqpUser?: string): Promise<IssuedKey> {
       if (!merchants.includes('*')) {
         for (const m of merchants) {
           if (!(await repository.findMerchant(m))) throw new ValidationError(`merchant ${m} does not exist`, [{ path: 'merchants', message: `unknown merchant ${m}` }]);
         }
       }
-      const { row, issued } = newKeyRow(null, merchants.includes('*') ? ['*'] : [...new Set(merchants)]);
+      const { row, issued } = newKeyRow(null, merchants.includes('*') ? ['*'] : [...new Set(merchants)], amqpUser ?? null);
       await repository.insertApiKey(row);
       return issued;
     },
 
-    async listPlatformKeys(): Promise<Array<{ id: string; merchants: string[]; createdAt: string; revokedAt: string | null }>> {
+    async listPlatformKeys(): Promise<Array<{ id: string; merchants: string[]; amqpUser: string | null; createdAt: string; revokedAt: string | null }>> {
       return (await repository.listPlatformKeys()).map((k) => ({
         id: k.id,
         merchants: platformMerchantsOf(k),
+        amqpUser: k.amqp_user ?? null,
         createdAt: new Date(k.created_at).toISOString(),
         revokedAt: k.revoked_at ? new Date(k.revoked_at).toISOString() : null,
       }));
@@ -174,6 +179,19 @@ export function createMerchantsService(deps: {
       const row = await repository.findApiKeyByHash(hash);
       if (!row || !digestsEqual(row.key_hash, hash) || row.revoked_at !== null) throw new UnauthorizedError('the API key is unknown or revoked');
       if (row.merchant_id !== null) return { keyId: row.id, merchantId: row.merchant_id, merchants: new Set([row.merchant_id]) };
+      const list = platformMerchantsOf(row);
+      return { keyId: row.id, merchantId: null, merchants: list.includes('*') ? '*' : new Set(list) };
+    },
+
+    /**
+     * The principal of a payment intent: the key mapped to the message's `user-id`, which
+     * RabbitMQ has checked against the publishing connection's user. No user-id, or a user no
+     * live key is mapped to, is a 401.
+     */
+    async authenticateAmqpUser(userId: string | undefined): Promise<Principal> {
+      if (!userId) throw new UnauthorizedError('the intent has no user-id property; set it to the RabbitMQ user you publish as');
+      const row = await repository.findLiveKeyByAmqpUser(userId);
+      if (!row) throw new UnauthorizedError(`no live API key is mapped to RabbitMQ user ${userId}`);
       const list = platformMerchantsOf(row);
       return { keyId: row.id, merchantId: null, merchants: list.includes('*') ? '*' : new Set(list) };
     },

@@ -7,6 +7,13 @@ export const DESTINATIONS = {
 } as const;
 export type Destination = (typeof DESTINATIONS)[keyof typeof DESTINATIONS];
 
+/** The routing keys of payment intents (in) and their outcomes (out), README.md "Payment intents over RabbitMQ". */
+export const INTAKE_KEYS = {
+  create: 'payment.intent.create',
+  created: 'payment.created',
+  rejected: 'payment.rejected',
+} as const;
+
 /** Our own headers: RabbitMQ 4.x ignores a client-set x-death, so attempts live here. */
 export const HEADERS = {
   deadline: 'x-compensator-deadline',
@@ -36,6 +43,11 @@ export function createTopologyNames(prefix: string) {
     dueExchange: `${prefix}.due`,
     compensationQueue: `${prefix}:payment:compensate`,
     notificationQueue: `${prefix}:notification:deliver`,
+    /** Checkouts publish payment intents here (topic); the api role consumes them. */
+    intakeExchange: `${prefix}.intake`,
+    intakeQueue: `${prefix}:payment:intake`,
+    /** Outcomes of intents (topic): payment.created, payment.rejected. */
+    eventsExchange: `${prefix}.events`,
     /** Where the work queues dead-letter what passed their delivery limit; parked from there. */
     deadLetterExchange: `${prefix}.dead-letter`,
     deadLetterQueue: `${prefix}:parking:dead-letter`,

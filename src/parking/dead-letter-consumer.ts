@@ -34,7 +34,7 @@ export function startDeadLetterConsumer(deps: { broker: Broker; names: TopologyN
   const toItem = (d: Delivery): ParkedItemInput => {
     const headers = d.message.properties.headers ?? {};
     const from = String(headers['x-first-death-queue'] ?? '');
-    const purpose = from === names.notificationQueue ? 'notification' : 'compensation';
+    const purpose = from === names.notificationQueue ? 'notification' : from === names.intakeQueue ? 'intake' : 'compensation';
     const count = Number(headers['x-delivery-count'] ?? 0);
     return {
       purpose,

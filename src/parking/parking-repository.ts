@@ -1,6 +1,6 @@
 import type { Database } from '../infra/database';
 
-export type ParkPurpose = 'compensation' | 'notification';
+export type ParkPurpose = 'compensation' | 'notification' | 'intake';
 
 export interface ParkedItemInput {
   purpose: ParkPurpose;

@@ -2,7 +2,7 @@ import type { DelayScheduler } from '../delay/delay-scheduler';
 import { notificationMessage, parseNotificationBody } from '../messaging/notification-message';
 import { parseTimerBody, timerMessage } from '../messaging/timer-message';
 import type { PaymentsRepository } from '../payments/payments-repository';
-import type { ParkingRepository, ParkedItemRow } from './parking-repository';
+import type { ParkingRepository, ParkedItemRow, ParkPurpose } from './parking-repository';
 import { ConflictError, NotFoundError } from '../shared/errors';
 
 export interface ParkedItemView {
@@ -22,7 +22,7 @@ export function createParkingService(deps: { parking: ParkingRepository; payment
   const publicIds = (rows: ParkedItemRow[]) => deps.payments.publicIdsOf(rows.map((r) => r.payment_id).filter((id): id is number => id !== null).map(Number));
 
   return {
-    async list(options: { limit: number; beforeId?: number; purpose?: 'compensation' | 'notification' }) {
+    async list(options: { limit: number; beforeId?: number; purpose?: ParkPurpose }) {
       const rows = await deps.parking.list(options);
       const names = await publicIds(rows);
       const items: ParkedItemView[] = rows.map((r) => ({

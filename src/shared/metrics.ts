@@ -81,6 +81,12 @@ export function createMetrics() {
       labelNames: ['purpose', 'reason'],
       registers: [registry],
     }),
+    intents: new client.Counter({
+      name: 'compensator_intents_total',
+      help: 'Payment intents consumed from RabbitMQ, by outcome (created, repeat, rejected)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     notifications: new client.Counter({
       name: 'compensator_notifications_total',
       help: 'Merchant notification attempts by outcome',

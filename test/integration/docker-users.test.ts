@@ -55,13 +55,13 @@ describe('the RabbitMQ user of compose (docker/rabbitmq/provision-app-user.sh)',
     await fetch(`${apiOf(management)}/api/users/${user}`, { method: 'DELETE', headers: { authorization: adminAuth } });
   });
 
-  it('the user has the management tag only and permissions on its own prefix', async () => {
+  it('the user has the management tag only and permissions on its own prefix (and write on the default exchange, for intent replies)', async () => {
     const res = await fetch(`${apiOf(management)}/api/users/${user}`, { headers: { authorization: adminAuth } });
     const body = (await res.json()) as { tags: string[] | string };
     expect([body.tags].flat().join(',')).toBe('management');
     const perms = (await (await fetch(`${apiOf(management)}/api/permissions/%2F/${user}`, { headers: { authorization: adminAuth } })).json()) as Record<string, string>;
     const names = `^${config.broker.prefix}[.:]`;
-    expect({ configure: perms.configure, write: perms.write, read: perms.read }).toEqual({ configure: names, write: names, read: names });
+    expect({ configure: perms.configure, write: perms.write, read: perms.read }).toEqual({ configure: names, write: `${names}|^amq\\.default$`, read: names });
   });
 
   it('when the service runs as that user, then a payment\'s timer closes it and the admin backlog reads its queues', async () => {

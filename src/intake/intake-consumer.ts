@@ -1,0 +1,36 @@
+import type { Channel } from 'amqplib';
+import type { Config } from '../config/config-schema';
+import { declareWorkQueue, type DeclareOptions } from '../delay/delay-topology';
+import { failureKindOf, startBatchingConsumer, type BatchingConsumer } from '../infra/batching-consumer';
+import type { Broker } from '../infra/broker';
+import { INTAKE_KEYS, type TopologyNames } from '../messaging/topology';
+import type { Logger } from '../shared/logger';
+import type { IntakeService } from './intake-service';
+
+/** The intake exchange and queue checkouts publish to, and the events exchange outcomes go to. */
+export async function declareIntakeQueue(channel: Channel, names: TopologyNames, broker: Config['broker'], options: DeclareOptions = {}): Promise<void> {
+  await channel.assertExchange(names.intakeExchange, 'topic', { durable: true });
+  await channel.assertExchange(names.eventsExchange, 'topic', { durable: true });
+  await declareWorkQueue(channel, names, broker, names.intakeQueue, options);
+  await channel.bindQueue(names.intakeQueue, names.intakeExchange, INTAKE_KEYS.create);
+}
+
+/**
+ * Batches of one, `intake.prefetch` in flight: each intent is one create, and creates that
+ * arrive together already share one transaction (payments-service.ts, group commit).
+ */
+export function startIntakeConsumer(deps: { broker: Broker; names: TopologyNames; config: Config; service: IntakeService; logger: Logger }): Promise<BatchingConsumer> {
+  return startBatchingConsumer({
+    broker: deps.broker,
+    queue: deps.names.intakeQueue,
+    prefetch: deps.config.intake.prefetch,
+    batchSize: 1,
+    batchWaitMs: 0,
+    logger: deps.logger,
+    handleBatch: async (deliveries) => {
+      await Promise.all(deliveries.map((d) => deps.service.handle(d)));
+    },
+    onPoison: (delivery, error) => deps.service.parkPoison(delivery, error),
+    classify: failureKindOf,
+  });
+}
