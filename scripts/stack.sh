@@ -150,6 +150,7 @@ print_urls() {
 Local stack is up (state in $STACK_DIR):
   AMQP_URL            amqp://guest:guest@127.0.0.1:$RABBITMQ_PORT
   management console  http://127.0.0.1:$RABBITMQ_MGMT_PORT  (guest/guest)
+  checkout AMQP user  amqp://$CHECKOUT_AMQP_USER:$CHECKOUT_AMQP_PASSWORD@127.0.0.1:$RABBITMQ_PORT  (publishes payment intents only)
   prometheus          http://127.0.0.1:$RABBITMQ_PROMETHEUS_PORT/metrics
   DATABASE_URL        mysql://$DB_USER:$DB_PASSWORD@127.0.0.1:$MARIADB_PORT/$DB_NAME  (rows only)
   MIGRATION_DATABASE_URL mysql://$DB_OWNER:$DB_OWNER_PASSWORD@127.0.0.1:$MARIADB_PORT/$DB_NAME  (owns the schema)
@@ -207,6 +208,7 @@ cmd_up() {
   with_lock
   # COMPONENTS: start order
   start_rabbitmq
+  provision_checkout_user
   start_mariadb
   [ -z "$cluster" ] || start_cluster "$cluster"
   # RabbitMQ 4.0 from Debian 13 in a debootstrap root, on 127.0.0.1:5673 (scripts/rabbitmq4.sh).

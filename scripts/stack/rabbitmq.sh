@@ -465,3 +465,14 @@ status_cluster() {
   done
   echo "cluster AMQP_URL=$(cluster_url "$n")"
 }
+
+# The demo's checkout: a RabbitMQ user that may only publish payment intents and read its
+# replies, made by the deployment's own script (README.md, "Payment intents over RabbitMQ").
+CHECKOUT_AMQP_USER=checkout
+CHECKOUT_AMQP_PASSWORD=checkout
+provision_checkout_user() {
+  ROLE=checkout APP_USER="$CHECKOUT_AMQP_USER" APP_PASSWORD="$CHECKOUT_AMQP_PASSWORD" PREFIX=compensator RETRIES=10 \
+    RABBITMQ_API="http://127.0.0.1:$RABBITMQ_MGMT_PORT" RABBITMQ_ADMIN_USER=guest RABBITMQ_ADMIN_PASSWORD=guest \
+    sh "$REPO_ROOT/docker/rabbitmq/provision-app-user.sh" >/dev/null \
+    || die "could not create the checkout's RabbitMQ user through the management API on :$RABBITMQ_MGMT_PORT"
+}

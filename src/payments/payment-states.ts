@@ -23,6 +23,9 @@ export type TransitionCause =
   /** Recorded, no transition: the merchant acknowledged a notification. */
   | 'notification_delivered';
 
+/** Causes of events that record what happened without a transition (from = to, no conflict). */
+export const RECORDED_CAUSES: readonly TransitionCause[] = ['remedy_retry', 'notification_delivered'];
+
 /** The state machine of docs/design.md, "Settling by primary key": which status a transition may start from. */
 export const TRANSITIONS: Record<string, { from: PaymentStatus; to: PaymentStatus }> = {
   pay: { from: 'PENDING', to: 'PAID' },

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { consecutiveIdStep, insertIdOf, type Database, type SendRound } from '../infra/database';
-import type { PaymentStatus, TransitionCause } from './payment-states';
+import { RECORDED_CAUSES, type PaymentStatus, type TransitionCause } from './payment-states';
 
 export interface PaymentRow {
   id: number;
@@ -114,7 +114,7 @@ export function createPaymentsRepository(deps: {
     },
     /** Whether the payment's audit trail has a transition into `status`. */
     async hasReached(id: number, status: PaymentStatus): Promise<boolean> {
-      return (await db('payment_events').where({ payment_id: id, to_status: status }).first('id')) !== undefined;
+      return (await db('payment_events').where({ payment_id: id, to_status: status }).whereNotIn('cause', [...RECORDED_CAUSES]).first('id')) !== undefined;
     },
     /** Public ids by internal id (the admin's parked items name payments by their public id). */
     async publicIdsOf(ids: number[]): Promise<Map<number, string>> {

@@ -234,7 +234,7 @@ describe('trust: every request belongs to a merchant and proves it', () => {
       expect((await request(suite.t.baseUrl, 'DELETE', `/v1/admin/api-keys/${key.body.id}`, undefined, admin)).status).toBe(204);
       expect((await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody({ merchantId: shopX.merchantId }), auth)).status).toBe(401);
       const list = await request(suite.t.baseUrl, 'GET', '/v1/admin/api-keys', undefined, admin);
-      expect(list.body.platformKeys).toEqual(expect.arrayContaining([{ id: key.body.id, merchants: ['*'], createdAt: expect.any(String), revokedAt: expect.any(String) }]));
+      expect(list.body.platformKeys).toEqual(expect.arrayContaining([{ id: key.body.id, merchants: ['*'], amqpUser: null, createdAt: expect.any(String), revokedAt: expect.any(String) }]));
       expect(JSON.stringify(list.body)).not.toContain(key.body.key);
       expect((await request(suite.t.baseUrl, 'DELETE', `/v1/admin/api-keys/${key.body.id}`, undefined, admin)).status).toBe(404);
     });
