@@ -4,15 +4,17 @@ import { parseOrThrow } from '../shared/validation';
 import type { BacklogReader } from '../ops/backlog';
 import { readPaymentStats } from '../ops/payment-stats';
 import type { PaymentsRepository } from '../payments/payments-repository';
+import type { PaymentTimeline } from '../payments/payment-timeline';
 import type { Logger } from '../shared/logger';
 import { requireAdminToken } from './admin-auth';
+import { createAdminPaymentsRoutes } from './admin-payments-routes';
 import { createParkingRoutes } from '../parking/parking-routes';
 import type { ParkingService } from '../parking/parking-service';
 
 const statsQuery = z.object({ window: z.coerce.number().int().min(1).max(100000).default(10000) }).strict();
 
-/** /v1/admin/*: payment stats, backlog per queue and the parking lot's routes. Bearer token required. */
-export function createAdminRoutes(deps: { adminToken: string | undefined; parking: ParkingService; backlog: BacklogReader; payments: PaymentsRepository; logger: Logger }): Router {
+/** /v1/admin/*: payment stats, backlog per queue, a payment's timeline and the parking lot's routes. Bearer token required. */
+export function createAdminRoutes(deps: { adminToken: string | undefined; parking: ParkingService; backlog: BacklogReader; payments: PaymentsRepository; timeline: PaymentTimeline; logger: Logger }): Router {
   const router = Router();
   router.use('/v1/admin', requireAdminToken(deps.adminToken));
 
@@ -23,6 +25,7 @@ export function createAdminRoutes(deps: { adminToken: string | undefined; parkin
   router.get('/v1/admin/backlog', async (_req, res) => {
     res.json(await deps.backlog.read());
   });
+  router.use(createAdminPaymentsRoutes({ payments: deps.payments, timeline: deps.timeline }));
   router.use(createParkingRoutes({ parking: deps.parking, logger: deps.logger }));
   return router;
 }

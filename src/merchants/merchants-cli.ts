@@ -5,7 +5,7 @@ import { AppError } from '../shared/errors';
 import { parseOrThrow } from '../shared/validation';
 import { createSecretBox } from './merchant-credentials';
 import { createMerchantsRepository } from './merchants-repository';
-import { merchantParams, registerMerchantSchema } from './merchants-schemas';
+import { merchantParams, platformKeySchema, registerMerchantSchema } from './merchants-schemas';
 import { createMerchantsService } from './merchants-service';
 
 const USAGE = `npm run merchants -- <command>   (DATABASE_URL, MERCHANT_SECRETS_KEY and NODE_ENV as for the service)
@@ -14,6 +14,9 @@ const USAGE = `npm run merchants -- <command>   (DATABASE_URL, MERCHANT_SECRETS_
   list                              merchants with their key ids, never a secret
   rotate-key m_1 [--revoke-old]     a new API key; --revoke-old revokes the merchant's other keys at once
   revoke-key m_1 key_...            revokes one of the merchant's keys at once
+  add-platform-key --merchants m_1,m_2 [--amqp-user checkout]
+                                    a platform key for those merchants ("*" for all); with --amqp-user, the
+                                    payment intents that RabbitMQ user publishes act with it; prints the key once
   revoke-platform-key key_...       revokes a platform key at once
   rotate-webhook-secret m_1         a new webhook secret; the old one still signs for the rotation overlap
 `;
@@ -23,7 +26,7 @@ async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { id: { type: 'string' }, name: { type: 'string' }, 'notify-url': { type: 'string' }, 'revoke-old': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { id: { type: 'string' }, name: { type: 'string' }, 'notify-url': { type: 'string' }, 'revoke-old': { type: 'boolean' }, merchants: { type: 'string' }, 'amqp-user': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   const [command, ...rest] = positionals;
   if (values.help || !command) {
@@ -71,6 +74,11 @@ async function run(argv: string[]): Promise<void> {
         const merchantId = merchantArg();
         await merchants.revokeApiKey(merchantId, String(rest[1] ?? ''));
         print({ merchantId, revoked: [rest[1]] });
+        break;
+      }
+      case 'add-platform-key': {
+        const request = parseOrThrow(platformKeySchema, { merchants: (values.merchants ?? '').split(',').filter(Boolean), amqpUser: values['amqp-user'] });
+        print({ ...(await merchants.createPlatformKey(request.merchants, request.amqpUser)), merchants: request.merchants, amqpUser: request.amqpUser ?? null });
         break;
       }
       case 'revoke-platform-key': {

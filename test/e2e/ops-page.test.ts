@@ -18,12 +18,23 @@ const root = path.resolve(__dirname, '..', '..');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SCREENSHOT = path.join(root, 'test-artifacts', 'ops-page.png');
+const SEARCH_SCREENSHOT = path.join(root, 'test-artifacts', 'ops-page-search.png');
+const HOSTILE = '<img src=x onerror=alert(1)>';
 const STATUSES = ['PENDING', 'PAID', 'FAILED', 'CLOSED', 'PAID_AFTER_CLOSE'];
+const UNKNOWN_ID = 'pay_0000000000000000000000';
 
 interface ParkedItem {
   id: number;
   paymentId: string;
   reason: string;
+}
+
+interface TimelineEvent {
+  at: string;
+  from: string | null;
+  to: string;
+  cause: string;
+  details: Record<string, unknown> | null;
 }
 
 describe('ops page in headless Chromium', () => {
@@ -35,6 +46,7 @@ describe('ops page in headless Chromium', () => {
   let profileDir: string | undefined;
   let parkedPaymentId: string;
   let parkedItem: ParkedItem;
+  let paidPaymentId: string;
   const browserProblems: string[] = [];
   const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
@@ -99,8 +111,9 @@ describe('ops page in headless Chromium', () => {
     t = await startTestApp(config);
 
     // A few payments in every state the page shows; the parked one takes the longest, so it runs alongside.
-    const [parked] = await Promise.all([createParked(), createPaid(), createPaid(), createClosed(), createClosed()]);
+    const [parked, paid] = await Promise.all([createParked(), createPaid(), createPaid(), createClosed(), createClosed()]);
     parkedPaymentId = parked.id;
+    paidPaymentId = paid;
     parkedItem = parked.item;
 
     profileDir = mkdtempSync(path.join(tmpdir(), 'pc-ops-chromium-'));
@@ -114,6 +127,11 @@ describe('ops page in headless Chromium', () => {
     page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(15000);
     page.on('pageerror', (err) => browserProblems.push(`page error: ${err.message}`));
+    // The page itself opens no dialog unless Delete is pressed (never here): an alert would be injected script.
+    page.on('dialog', (dialog) => {
+      browserProblems.push(`dialog: ${dialog.type()} ${dialog.message()}`);
+      void dialog.dismiss();
+    });
     page.on('console', (msg) => {
       if (/Content Security Policy|Refused to/i.test(msg.text())) browserProblems.push(`console: ${msg.text()}`);
     });
@@ -209,6 +227,134 @@ describe('ops page in headless Chromium', () => {
     const after = await request(t!.baseUrl, 'GET', '/v1/admin/parked?limit=100', undefined, admin);
     expect((after.body.items as ParkedItem[]).find((i) => i.id === parkedItem.id)).toBeUndefined();
     expect(await page.getByTestId('parked-message').textContent()).toBe(`Replayed item ${parkedItem.id}.`);
+  });
+
+  /** The timeline rows as the page shows them, one array of cell texts per row. */
+  async function timelineOnPage(): Promise<string[][]> {
+    const rows = page.getByTestId('timeline-row');
+    const out: string[][] = [];
+    for (let i = 0; i < (await rows.count()); i++) {
+      const row = rows.nth(i);
+      out.push(await Promise.all(['timeline-at', 'timeline-transition', 'timeline-cause', 'timeline-details'].map(async (id) => (await row.getByTestId(id).textContent()) ?? '')));
+    }
+    return out;
+  }
+  /** The rows the page must show for these events: at, from → to, cause, compact JSON details. */
+  const rowsOf = (events: TimelineEvent[]) => events.map((e) => [e.at.replace('T', ' '), `${e.from ?? '\u2014'} \u2192 ${e.to}`, e.cause, e.details === null ? '' : JSON.stringify(e.details)]);
+  /** Waits until the search's message says it has answered: `text` is part of that message. */
+  const searchAnswered = (text: string) => page.locator('[data-testid="search-message"]', { hasText: text }).waitFor({ state: 'visible' });
+
+  async function searchById(id: string): Promise<void> {
+    await page.getByTestId('search-id').fill(id);
+    await page.getByTestId('search-id-submit').click();
+  }
+  async function searchByOrder(merchantId: string, orderId: string): Promise<void> {
+    await page.getByTestId('search-merchant').fill(merchantId);
+    await page.getByTestId('search-order').fill(orderId);
+    await page.getByTestId('search-order-submit').click();
+  }
+
+  describe('the payment search', () => {
+    let events: TimelineEvent[];
+    let payment: { id: string; merchantId: string; orderId: string; status: string };
+
+    beforeAll(async () => {
+      // The merchant's notification is delivered after the callback: once it is in, the timeline is final.
+      const answer = await waitFor('the paid payment\'s timeline to end with its delivery', async () => {
+        const res = await request(t!.baseUrl, 'GET', `/v1/admin/payments/${paidPaymentId}`, undefined, admin);
+        return res.status === 200 && (res.body.events as TimelineEvent[]).some((e) => e.cause === 'notification_delivered') ? res.body : undefined;
+      }, 15000, 100);
+      events = answer.events;
+      payment = answer.payment;
+    });
+
+    it('when a payment id is searched, then the page shows its status and every timeline row the admin API answers, oldest first', async () => {
+      await searchById(paidPaymentId);
+      await searchAnswered(`Payment ${paidPaymentId}: ${events.length} events`);
+      expect(await page.getByTestId('search-payment').textContent()).toBe(paidPaymentId);
+      expect(await page.getByTestId('search-status').textContent()).toBe('PAID');
+      expect(await page.getByTestId('search-payment-order').textContent()).toBe(payment.orderId);
+      expect(await page.getByTestId('search-transaction').textContent()).toBe(`wx-${paidPaymentId}`);
+      expect(await timelineOnPage()).toEqual(rowsOf(events));
+      expect(events.map((e) => e.cause)).toEqual(['created', 'callback', 'notification_delivered']);
+      expect((await timelineOnPage()).map((r) => r[1])).toEqual(['\u2014 \u2192 PENDING', 'PENDING \u2192 PAID', 'PAID \u2192 PAID']);
+
+      mkdirSync(path.dirname(SEARCH_SCREENSHOT), { recursive: true });
+      await page.getByTestId('search-panel').screenshot({ path: SEARCH_SCREENSHOT });
+    });
+
+    it('when a merchant id and an order id are searched, then the page shows the same payment and timeline', async () => {
+      await searchById(UNKNOWN_ID); // another answer first, so the rows below are this search's
+      await searchAnswered('(HTTP 404)');
+      expect(await page.getByTestId('search-result').isVisible()).toBe(false);
+      await searchByOrder(payment.merchantId, payment.orderId);
+      await searchAnswered(`Merchant ${payment.merchantId}, order ${payment.orderId}: ${events.length} events`);
+      expect(await page.getByTestId('search-payment').textContent()).toBe(paidPaymentId);
+      expect(await page.getByTestId('search-status').textContent()).toBe('PAID');
+      expect(await timelineOnPage()).toEqual(rowsOf(events));
+    });
+
+    it('when no payment matches, or nothing is typed, then the page says so as text', async () => {
+      await searchById(UNKNOWN_ID);
+      await searchAnswered(`payment ${UNKNOWN_ID} not found (HTTP 404)`);
+      await searchByOrder(payment.merchantId, 'no-such-order');
+      await searchAnswered(`Merchant ${payment.merchantId}, order no-such-order: no payment of merchant ${payment.merchantId} for order no-such-order (HTTP 404)`);
+      expect(await page.getByTestId('search-message').getAttribute('class')).toBe('error');
+      expect(await page.getByTestId('search-result').isVisible()).toBe(false);
+      // Nothing typed: the page asks, without a request.
+      await searchById('  ');
+      await searchAnswered('Enter a payment id.');
+    });
+
+    it(`when markup (${HOSTILE}) is searched, then it is refused and shown as text, never as an element`, async () => {
+      await searchById(HOSTILE);
+      await searchAnswered('(HTTP 400)');
+      expect(await page.getByTestId('search-message').textContent()).toBe(`Payment ${HOSTILE}: id: must be "pay_" and 22 base62 characters (HTTP 400)`);
+      await searchByOrder(HOSTILE, HOSTILE);
+      await searchAnswered(`Merchant ${HOSTILE}, order ${HOSTILE}: merchantId: `);
+      expect(await page.getByTestId('search-message').textContent()).toMatch(/\(HTTP 400\)$/);
+      expect(await page.locator('img').count()).toBe(0);
+    });
+
+    it('when an answer carries markup in its timeline, then the rows show it as text', async () => {
+      const hostileEvents: TimelineEvent[] = [{ at: '2026-12-01T10:00:00.000Z', from: 'PENDING', to: 'PENDING', cause: HOSTILE, details: { reason: HOSTILE, lastError: '</td><script>alert(1)</script>' } }];
+      await page.route('**/v1/admin/payments/**', (route) =>
+        route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ payment: { ...payment, orderId: HOSTILE }, events: hostileEvents }) }),
+      );
+      try {
+        await searchById(paidPaymentId);
+        await searchAnswered(`Payment ${paidPaymentId}: 1 event,`);
+        expect(await timelineOnPage()).toEqual(rowsOf(hostileEvents));
+        expect(await page.getByTestId('search-payment-order').textContent()).toBe(HOSTILE);
+        expect(await page.locator('img').count()).toBe(0);
+        expect(await page.locator('[data-testid="timeline-rows"] script').count()).toBe(0);
+      } finally {
+        await page.unroute('**/v1/admin/payments/**');
+      }
+    });
+
+    it('when a search is refused the admin token (401), then the page forgets the token and asks for it again, as a refresh does', async () => {
+      await page.route('**/v1/admin/payments/**', (route) =>
+        route.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'a valid admin bearer token is required' } }) }),
+      );
+      try {
+        await searchById(paidPaymentId);
+        await page.getByTestId('token-input').waitFor({ state: 'visible' });
+        expect(await page.getByTestId('refresh-status').textContent()).toBe('The admin token was refused. Enter it again.');
+        expect(await page.getByTestId('dashboard').isVisible()).toBe(false);
+        expect(await page.evaluate<string[]>('Object.values(sessionStorage)')).not.toContain(TEST_ADMIN_TOKEN);
+      } finally {
+        await page.unroute('**/v1/admin/payments/**');
+      }
+      await page.getByTestId('token-input').fill(TEST_ADMIN_TOKEN);
+      await page.getByTestId('token-submit').click();
+      await page.getByTestId('dashboard').waitFor({ state: 'visible' });
+      // The last answer went with the token.
+      expect(await page.getByTestId('search-result').isVisible()).toBe(false);
+      expect(await page.getByTestId('search-message').textContent()).toBe('');
+      await searchById(paidPaymentId);
+      await searchAnswered(`Payment ${paidPaymentId}: ${events.length} events`);
+    });
   });
 
   it('while all this ran, the browser reported no script error and no Content-Security-Policy violation', () => {

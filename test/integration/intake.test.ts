@@ -1,6 +1,6 @@
 import amqp, { type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import type { Knex } from 'knex';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { LEVEL_COUNT } from '../../src/messaging/delay-levels';
@@ -162,6 +162,17 @@ describe('payment intents over RabbitMQ', () => {
     }
     expect((await rejectedSoFar()) - before).toBe(cases.length);
     expect(checkout.replies.size + outsider.replies.size).toBeGreaterThanOrEqual(cases.length);
+  });
+
+  it('when an operator maps a RabbitMQ user with the CLI, then that user\'s intents act with the new key, and revoking it rejects them', async () => {
+    const cli = (...cliArgs: string[]) => JSON.parse(execFileSync(process.execPath, [path.join(root, 'dist/merchants/merchants-cli.js'), ...cliArgs], { env: { ...process.env, NODE_ENV: 'test' }, cwd: root, encoding: 'utf8' })) as Record<string, any>;
+    const mapped = cli('add-platform-key', '--merchants', other.merchantId, '--amqp-user', outsiderUser);
+    expect(mapped).toMatchObject({ id: expect.stringMatching(/^key_/), key: expect.stringMatching(/^sk_/), merchants: [other.merchantId], amqpUser: outsiderUser });
+    const created = await outsider.reply(await outsider.publish(intent({ merchantId: other.merchantId })));
+    expect(created).toMatchObject({ type: 'payment.created', body: { merchantId: other.merchantId } });
+    cli('revoke-platform-key', mapped.id);
+    const refused = await outsider.reply(await outsider.publish(intent({ merchantId: other.merchantId })));
+    expect(refused.body.error.code).toBe('UNAUTHORIZED');
   });
 
   it('when a publisher sets a user-id other than its own, then RabbitMQ refuses the intent', async () => {

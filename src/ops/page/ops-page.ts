@@ -59,6 +59,37 @@
     parkedAt: string;
   }
 
+  /** GET /v1/admin/payments/:id and GET /v1/admin/payments?merchantId=&orderId= (src/admin/admin-payments-routes.ts). */
+  interface PaymentAnswer {
+    payment: Payment;
+    events?: TimelineEvent[];
+  }
+
+  /** The payment resource (src/payments/payment-resource.ts). */
+  interface Payment {
+    id: string;
+    merchantId: string;
+    orderId: string;
+    amount: number;
+    currency: string;
+    channel: string;
+    status: string;
+    createdAt: string;
+    expiresAt: string;
+    paidAt: string | null;
+    closedAt: string | null;
+    transactionId: string | null;
+  }
+
+  /** One entry of a payment's timeline, oldest first (src/payments/payment-timeline.ts). */
+  interface TimelineEvent {
+    at: string;
+    from: string | null;
+    to: string;
+    cause: string;
+    details: Record<string, unknown> | null;
+  }
+
   /** The error body every admin route answers with. */
   interface ErrorBody {
     error?: { message?: string };
@@ -72,6 +103,7 @@
   // window.setTimeout: its id is a number here and in tsconfig.json's program, which has Node's types too.
   let timer: number | null = null;
   let generation = 0;
+  let searchGeneration = 0;
 
   /** The page's elements are all in ops.html: a missing one is a bug, so it throws. */
   function $(id: string): HTMLElement {
@@ -79,10 +111,13 @@
     if (!node) throw new Error('the page has no #' + id);
     return node;
   }
-  function tokenInput(): HTMLInputElement {
-    const node = $('token');
-    if (!(node instanceof HTMLInputElement)) throw new Error('#token is not an input');
+  function inputOf(id: string): HTMLInputElement {
+    const node = $(id);
+    if (!(node instanceof HTMLInputElement)) throw new Error('#' + id + ' is not an input');
     return node;
+  }
+  function tokenInput(): HTMLInputElement {
+    return inputOf('token');
   }
   function token(): string {
     return sessionStorage.getItem(TOKEN_KEY) || '';
@@ -284,11 +319,86 @@
       .then(refresh);
   }
 
+  function setSearchMessage(text: string, isError: boolean): void {
+    const m = $('search-message');
+    m.textContent = text;
+    m.className = isError ? 'error' : 'hint';
+  }
+
+  /** Hides the last answer; a search still in flight will not render. */
+  function clearSearch(): void {
+    searchGeneration++;
+    setSearchMessage('', false);
+    $('search-result').classList.add('hidden');
+    clear($('timeline-rows'));
+  }
+
+  function renderPayment(answer: PaymentAnswer): void {
+    const p = answer.payment;
+    const events = answer.events || [];
+    $('search-payment').textContent = p.id;
+    const status = $('search-status');
+    status.textContent = p.status;
+    status.className = 'status-' + p.status;
+    $('search-payment-merchant').textContent = p.merchantId;
+    $('search-payment-order').textContent = p.orderId;
+    $('search-amount').textContent = num(p.amount) + ' ' + p.currency;
+    $('search-channel').textContent = p.channel;
+    $('search-expires').textContent = typeof p.expiresAt === 'string' ? p.expiresAt.replace('T', ' ') : '-';
+    $('search-transaction').textContent = p.transactionId || '-';
+    const rows = $('timeline-rows');
+    clear(rows);
+    for (const e of events) {
+      rows.appendChild(
+        el('tr', { 'data-testid': 'timeline-row', 'data-cause': e.cause }, [
+          el('td', { class: 'nowrap', 'data-testid': 'timeline-at', text: typeof e.at === 'string' ? e.at.replace('T', ' ') : '' }),
+          el('td', { class: 'nowrap', 'data-testid': 'timeline-transition', text: (e.from || '\u2014') + ' \u2192 ' + e.to }),
+          el('td', { 'data-testid': 'timeline-cause', text: e.cause }),
+          // Compact JSON as text: a value in it is never markup.
+          el('td', { class: 'json', 'data-testid': 'timeline-details', text: e.details == null ? '' : JSON.stringify(e.details) }),
+        ]),
+      );
+    }
+    if (events.length === 0) rows.appendChild(el('tr', {}, [el('td', { colspan: 4, class: 'empty', text: 'No events recorded.' })]));
+    $('search-result').classList.remove('hidden');
+  }
+
+  /** One search: only the newest renders; a refused token is handled as the refresh does. */
+  function search(label: string, path: string): void {
+    const mine = ++searchGeneration;
+    setSearchMessage(label + ': searching\u2026', false);
+    void api<PaymentAnswer>('GET', path)
+      .then(
+        (answer) => {
+          if (mine !== searchGeneration) return;
+          renderPayment(answer as PaymentAnswer);
+          const count = (answer as PaymentAnswer).events?.length ?? 0;
+          setSearchMessage(label + ': ' + count + (count === 1 ? ' event' : ' events') + ', oldest first.', false);
+        },
+        (err: unknown) => {
+          if (mine !== searchGeneration) return;
+          $('search-result').classList.add('hidden');
+          if (isUnauthorized(err)) {
+            sessionStorage.removeItem(TOKEN_KEY);
+            askForToken('The admin token was refused. Enter it again.');
+            return;
+          }
+          setSearchMessage(label + ': ' + messageOf(err) + (err instanceof ApiError ? ' (HTTP ' + err.status + ')' : ''), true);
+        },
+      )
+      .catch((err: unknown) => {
+        if (mine === searchGeneration) setSearchMessage(label + ': the answer could not be shown: ' + messageOf(err), true);
+      });
+  }
+
   function askForToken(message?: string): void {
     if (timer) {
       window.clearTimeout(timer);
       timer = null;
     }
+    // A refresh or a search in flight must not render once the token is gone.
+    generation++;
+    clearSearch();
     $('dashboard').classList.add('hidden');
     $('token-form').classList.remove('hidden');
     $('forget-token').classList.add('hidden');
@@ -380,6 +490,28 @@
     askForToken();
   });
   $('refresh-now').addEventListener('click', () => void refresh());
+  // What the operator types goes to the server as typed (encoded): the server validates it.
+  $('search-id-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const id = inputOf('search-id').value.trim();
+    if (!id) {
+      clearSearch();
+      setSearchMessage('Enter a payment id.', true);
+      return;
+    }
+    search('Payment ' + id, '/v1/admin/payments/' + encodeURIComponent(id));
+  });
+  $('search-order-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const merchantId = inputOf('search-merchant').value.trim();
+    const orderId = inputOf('search-order').value.trim();
+    if (!merchantId || !orderId) {
+      clearSearch();
+      setSearchMessage('Enter both a merchant id and an order id.', true);
+      return;
+    }
+    search('Merchant ' + merchantId + ', order ' + orderId, '/v1/admin/payments?merchantId=' + encodeURIComponent(merchantId) + '&orderId=' + encodeURIComponent(orderId));
+  });
 
   if (token()) showDashboard();
   else askForToken();
