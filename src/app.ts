@@ -8,6 +8,7 @@ import { createAdminRoutes } from './admin/admin-routes';
 import { createParkingService } from './parking/parking-service';
 import { declareNotificationQueue, startNotificationConsumer } from './notifications/notification-consumer';
 import { createNotificationService } from './notifications/notification-service';
+import { createChannelNotifyRoutes } from './channels/channel-notify-routes';
 import { createAdapters } from './compensation/adapters/create-adapters';
 import type { ChannelAdapter } from './compensation/adapters/channel-adapter';
 import { declareCompensationQueue, startCompensationConsumer } from './compensation/compensation-consumer';
@@ -205,6 +206,8 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   http.use(createHealthRoutes({ db, broker, details: !adminApart }));
   http.use(createOpenApiRoutes());
   if (!adminApart) mountAdmin(http);
+  // The channels' native notifications take their own bodies, before the JSON-only middleware.
+  http.use(createChannelNotifyRoutes({ config, payments, logger: logger.child({ component: 'channels' }), now: overrides.now }));
   http.use(jsonBodyMiddleware(config.http.bodyLimitBytes));
   http.use(createPaymentsRoutes({ service: payments, merchants, timeline, cancel: (payment) => compensation.cancel(payment), logger: logger.child({ component: 'payments' }), metrics, perKeyPerSecond: config.http.rateLimitPerKeyPerSecond }));
   if (!adminApart) mountAdminApi(http);

@@ -1,6 +1,6 @@
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { configSchema, type Config } from './config-schema';
+import { configSchema, REAL_CHANNEL_CREDENTIALS, type Config, type RealChannelType } from './config-schema';
 
 type Json = Record<string, unknown>;
 
@@ -111,6 +111,9 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     if (isPlainObject(channel) && 'secret' in channel) {
       throw new ConfigError(`channels.${name}.secret must not be set in a file; use CHANNEL_SECRET_${name.toUpperCase()}`);
     }
+    if (isPlainObject(channel) && 'credentials' in channel) {
+      throw new ConfigError(`channels.${name}.credentials must not be set in a file; use CHANNEL_${name.toUpperCase()}_<CREDENTIAL> variables`);
+    }
   }
 
   const fromEnv: Json = { env: nodeEnv };
@@ -155,6 +158,19 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const channels = isPlainObject(raw.channels) ? raw.channels : {};
   for (const [name, channel] of Object.entries(channels)) {
     if (!isPlainObject(channel)) continue;
+    const type = isPlainObject(channel.adapter) ? String(channel.adapter.type) : 'none';
+    if (type in REAL_CHANNEL_CREDENTIALS) {
+      // A real channel signs its own way: its credentials, every one required in every env.
+      const credentials: Record<string, string> = isPlainObject(channel.credentials) ? (channel.credentials as Record<string, string>) : {};
+      for (const credential of REAL_CHANNEL_CREDENTIALS[type as RealChannelType]) {
+        const variable = `CHANNEL_${name.toUpperCase()}_${credential}`;
+        const value = env[variable];
+        if (value) credentials[credential] = value.includes('-----BEGIN') ? value.replace(/\\n/g, '\n') : value;
+        else if (!credentials[credential]) missing.push(variable);
+      }
+      channel.credentials = credentials;
+      continue;
+    }
     const variable = `CHANNEL_SECRET_${name.toUpperCase()}`;
     const secret = env[variable];
     if (secret) {
@@ -187,8 +203,8 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       ...(weak.length > 0 ? [`these carry no password or a well-known default one: ${weak.join(', ')}`] : []),
     ];
     throw new ConfigError(
-      `NODE_ENV is ${env.NODE_ENV ? 'production' : 'unset, which means production'}, and ${problems.join('; ')}` +
-        ' (set NODE_ENV=development for local use)',
+      `NODE_ENV is ${env.NODE_ENV ? nodeEnv : 'unset, which means production'}, and ${problems.join('; ')}` +
+        (nodeEnv === 'production' ? ' (set NODE_ENV=development for local use)' : ''),
     );
   }
 

@@ -5,23 +5,60 @@ const retrySchedule = z.array(z.number().int().positive().max(2_592_000)).min(1)
 
 const channelName = z.string().regex(/^[a-z0-9_]{1,32}$/, 'channel names are lower-case [a-z0-9_]');
 
+/** A channel's query cap: channels throttle, and a burst of due timers must not trip them. */
+const queriesPerSecond = z.number().int().min(1).max(10_000).default(20);
+const timeoutMs = z.number().int().positive().default(3000);
+
 const adapterSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('none') }).strict(),
+  z.object({ type: z.literal('http'), baseUrl: z.string().url(), timeoutMs }).strict(),
+  z.object({ type: z.literal('simulator'), baseUrl: z.string().url(), timeoutMs }).strict(),
+  /** WeChat Pay APIv3 (README.md, "WeChat Pay"); credentials in CHANNEL_<NAME>_* (REAL_CHANNEL_CREDENTIALS). */
   z
     .object({
-      type: z.literal('http'),
-      baseUrl: z.string().url(),
-      timeoutMs: z.number().int().positive().default(3000),
+      type: z.literal('wechatpay'),
+      baseUrl: z.string().url().default('https://api.mch.weixin.qq.com'),
+      mchid: z.string().regex(/^[0-9]{1,32}$/, 'mchid is the merchant number WeChat Pay assigned'),
+      /** The serial number of the merchant API certificate whose private key signs requests. */
+      merchantSerialNo: z.string().regex(/^[0-9A-Fa-f]{8,64}$/),
+      /** The WeChat Pay public key id (PUB_KEY_ID_...) or platform certificate serial that signs answers. */
+      platformSerial: z.string().min(1).max(64),
+      timeoutMs,
+      queriesPerSecond,
     })
     .strict(),
+  /** Alipay open platform, RSA2 (README.md, "Alipay"). */
   z
     .object({
-      type: z.literal('simulator'),
-      baseUrl: z.string().url(),
-      timeoutMs: z.number().int().positive().default(3000),
+      type: z.literal('alipay'),
+      gateway: z.string().url().default('https://openapi.alipay.com/gateway.do'),
+      appId: z.string().regex(/^[0-9]{1,32}$/, 'appId is the application id Alipay assigned'),
+      timeoutMs,
+      queriesPerSecond,
+    })
+    .strict(),
+  /** Stripe PaymentIntents (README.md, "Stripe"). */
+  z
+    .object({
+      type: z.literal('stripe'),
+      /** Where the stripe package sends requests (a fake in tests and the demo). */
+      baseUrl: z.string().url().default('https://api.stripe.com'),
+      timeoutMs,
+      queriesPerSecond,
     })
     .strict(),
 ]);
+
+/**
+ * The credentials each real channel takes, from the environment only: CHANNEL_<NAME>_<CREDENTIAL>
+ * for the channel NAME in upper case (PEM keys may use literal newlines or \n).
+ */
+export const REAL_CHANNEL_CREDENTIALS = {
+  wechatpay: ['PRIVATE_KEY', 'API_V3_KEY', 'PLATFORM_PUBLIC_KEY'],
+  alipay: ['PRIVATE_KEY', 'ALIPAY_PUBLIC_KEY'],
+  stripe: ['SECRET_KEY', 'WEBHOOK_SECRET'],
+} as const;
+export type RealChannelType = keyof typeof REAL_CHANNEL_CREDENTIALS;
 
 const channelSchema = z
   .object({
@@ -29,8 +66,13 @@ const channelSchema = z
     adapter: adapterSchema.default({ type: 'none' }),
     /** Ask the channel before closing (remedy); false closes straight away. */
     queryBeforeClose: z.boolean().default(true),
-    /** Filled from CHANNEL_SECRET_<NAME>; never from a file. */
-    secret: z.string().min(1),
+    /**
+     * The generic gateway's HMAC secret, from CHANNEL_SECRET_<NAME>; never from a file. Real
+     * channels (wechatpay, alipay, stripe) sign their own way and have none.
+     */
+    secret: z.string().min(1).optional(),
+    /** A real channel's credentials (REAL_CHANNEL_CREDENTIALS), from the environment only. */
+    credentials: z.record(z.string(), z.string().min(1)).default({}),
   })
   .strict();
 

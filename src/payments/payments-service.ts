@@ -275,6 +275,15 @@ export function createPaymentsService(deps: {
     },
 
     /**
+     * The payment a channel's own notification names (its out_trade_no, metadata), if it belongs
+     * to that channel: a notification verified by one channel never settles another's payment.
+     */
+    async findForChannel(publicId: string, channel: string): Promise<PaymentRow | undefined> {
+      const row = await repository.findByPublicId(publicId);
+      return row && row.channel === channel ? row : undefined;
+    },
+
+    /**
      * Verifies X-Signature (bound to this payment id, the raw body and a time) before anything
      * else is believed. The header's shape and time are checked before the database is asked.
      */

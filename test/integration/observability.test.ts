@@ -112,7 +112,7 @@ describe('operability: correlation ids, metrics, secrets and backlog', () => {
     await waitFor('the notification', () => signatures.length >= 2, 15000);
 
     const { apiKey, webhookSecret } = await merchantFor(t.baseUrl, { notifyUrl: merchantUrl });
-    const secrets = [...Object.values(config.channels).map((c) => c.secret), config.merchantSecretsKey, webhookSecret, webhookSecret.slice('whsec_'.length), apiKey.key, TEST_ADMIN_TOKEN, ...signatures.flatMap((s) => s.split(' '))];
+    const secrets = [...Object.values(config.channels).flatMap((c) => [c.secret ?? [], ...Object.values(c.credentials)].flat()), config.merchantSecretsKey, webhookSecret, webhookSecret.slice('whsec_'.length), apiKey.key, TEST_ADMIN_TOKEN, ...signatures.flatMap((s) => s.split(' '))];
     const leaks = t.logs.filter((l) => secrets.some((s) => l.includes(s)));
     expect(leaks).toEqual([]);
   });

@@ -144,6 +144,31 @@ describe('loadConfig', () => {
     });
   });
 
+  describe('real channel credentials', () => {
+    const wxpay = { timeoutSeconds: 900, adapter: { type: 'wechatpay', mchid: '1900000109', merchantSerialNo: '5157F09EFDC096DE15EBE81A47057A7232F1B8E1', platformSerial: 'PUB_KEY_ID_0114232134912410000000000' } };
+    const withWxpay = () => configDirWith((d) => (d.channels.wxpay = wxpay));
+    const pem = '-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----';
+
+    it('when a wechatpay channel is configured without its credentials, then loading fails naming each variable, in development too', () => {
+      const err = errorOf(() => loadConfig({ configDir: withWxpay(), env: { NODE_ENV: 'development' } }));
+      for (const v of ['CHANNEL_WXPAY_PRIVATE_KEY', 'CHANNEL_WXPAY_API_V3_KEY', 'CHANNEL_WXPAY_PLATFORM_PUBLIC_KEY']) expect(err.message).toContain(v);
+      expect(err.message).toMatch(/^NODE_ENV is development/);
+    });
+
+    it('when its credentials are in the environment, then they fill the channel, a PEM\'s escaped newlines become newlines, and no generic secret is asked for', () => {
+      const { config, warnings } = loadConfig({ configDir: withWxpay(), env: { NODE_ENV: 'development', CHANNEL_WXPAY_PRIVATE_KEY: pem, CHANNEL_WXPAY_API_V3_KEY: 'k'.repeat(32), CHANNEL_WXPAY_PLATFORM_PUBLIC_KEY: pem } });
+      expect(config.channels.wxpay?.credentials.PRIVATE_KEY).toBe('-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----');
+      expect(config.channels.wxpay?.credentials.API_V3_KEY).toBe('k'.repeat(32));
+      expect(config.channels.wxpay?.secret).toBeUndefined();
+      expect(warnings.join(' ')).not.toContain('CHANNEL_SECRET_WXPAY');
+    });
+
+    it('when a file sets a channel\'s credentials, then loading fails: credentials come only from the environment', () => {
+      const dir = configDirWith((d) => (d.channels.wxpay = { ...wxpay, credentials: { PRIVATE_KEY: 'x' } }));
+      expect(errorOf(() => loadConfig({ configDir: dir, env: { NODE_ENV: 'development' } })).message).toMatch(/channels\.wxpay\.credentials must not be set in a file/);
+    });
+  });
+
   describe('channel secrets', () => {
     it('when NODE_ENV is production and a channel secret is missing, then loading fails naming the variable', () => {
       const err = errorOf(() => load({ NODE_ENV: 'production', ...ALL_SECRETS, CHANNEL_SECRET_ALIPAY: undefined }));
