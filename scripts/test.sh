@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm test`: installs dependencies when missing, builds, type-checks, lints, audits the
+# `npm test`: installs dependencies when missing, builds, type-checks (the TypeScript client too), lints, audits the
 # production dependencies (scripts/deps-audit.sh), then runs jest. Jest's global setup
 # brings the local stack up (scripts/stack.sh up) and migrates the test database.
 # The fault suite runs next, on its own RabbitMQ node and MariaDB (test/fault/fault-stack.ts),
@@ -16,8 +16,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build
-# jest only transpiles (tsconfig.json isolatedModules): the type check of src/, test/ and scripts/ is here.
+# The build writes docs/openapi.json: in CI, a fresh clone, a change means the committed one was stale.
+if [ -n "${CI:-}" ] && git rev-parse --is-inside-work-tree >/dev/null 2>&1 && ! git diff --quiet -- docs/openapi.json; then
+  echo "docs/openapi.json differs from what npm run build generates: commit the rebuilt file" >&2
+  exit 1
+fi
+# jest only transpiles (tsconfig.json isolatedModules): the type check of src/, test/ and scripts/ is here,
+# and of the TypeScript client on its own (DOM and Web Crypto, no Node types) against its generated types.
 npx tsc --noEmit -p tsconfig.json
+npx tsc --noEmit -p clients/typescript/tsconfig.json
 if [ "$#" -gt 0 ]; then exec npx jest "$@"; fi
 npm run --silent lint
 bash scripts/deps-audit.sh

@@ -19,7 +19,8 @@
 #     service_healthy targets have a healthcheck, bind-mount sources exist, ...).
 #  2. docker/Dockerfile against package.json: the build stage runs `npm run build` (or the exact
 #     build script), package.json's build script is made of the steps this check understands (tsc
-#     projects, and scripts/copy-files.mjs for the files tsc does not emit), every input of every
+#     projects, scripts/copy-files.mjs for the files tsc does not emit, and node running a module
+#     a tsc project of the build emits, as the one writing docs/openapi.json), every input of every
 #     tsc project (tsconfig chain and all source files, read with the TypeScript API) and of every
 #     copy is copied to the same relative place before the build, the build's outDirs (with the
 #     copies' target directories inside them) are what the runtime stage copies,
@@ -347,20 +348,24 @@ for (const ins of instructions) {
   }
 }
 
-// package.json's build script: only tsc projects and `node scripts/copy-files.mjs FILE... DIR`
-// (cp, for what tsc does not emit) are understood; anything else needs a human.
+// package.json's build script: only tsc projects, `node scripts/copy-files.mjs FILE... DIR`
+// (cp, for what tsc does not emit) and `node dist/<module>.js ARG...` (a module the build just
+// compiled, e.g. the one that writes docs/openapi.json) are understood; anything else needs a human.
 const buildScript = pkg.scripts?.build;
 if (!buildScript) fail('package.json has no "build" script');
 const projects = [];
 const copies = [];
+const runs = [];
 for (const part of (buildScript ?? '').split('&&').map(norm)) {
   const m = part.match(/^tsc(?:\s+(?:-p|--project)\s+(\S+))?$/);
   const c = part.match(/^node (scripts\/copy-files\.mjs)((?: [^\s$`'"*?|;&<>]+){2,})$/);
+  const r = part.match(/^node (dist\/[\w./-]+\.js)((?: [^\s$`'"*?|;&<>]+)*)$/);
   if (m) projects.push(m[1] ?? 'tsconfig.json');
   else if (c) {
     const args = c[2].trim().split(' ').map((a) => path.posix.normalize(a).replace(/\/$/, ''));
     copies.push({ script: c[1], files: args.slice(0, -1), dir: args[args.length - 1] });
-  } else fail(`package.json build script step "${part}" is not a plain "tsc -p <tsconfig>" or "node scripts/copy-files.mjs FILE... DIR": review ${dockerfilePath}'s build stage and update this check`);
+  } else if (r && projects.length > 0) runs.push({ script: path.posix.normalize(r[1]) });
+  else fail(`package.json build script step "${part}" is not a plain "tsc -p <tsconfig>", "node scripts/copy-files.mjs FILE... DIR" or "node dist/<module>.js ARG..." after a tsc step: review ${dockerfilePath}'s build stage and update this check`);
 }
 
 // The build stage: the one stage that runs the build.
@@ -392,6 +397,7 @@ if (buildRuns.length !== 1) {
   // Every input of every tsc project, at the same relative place under WORKDIR.
   const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => fail(ts.flattenDiagnosticMessageText(d.messageText, '\n')) };
   const outDirs = [];
+  const emitted = new Set();
   for (const project of projects) {
     let inputs = 0;
     const parsed = ts.getParsedCommandLineOfConfigFile(path.resolve(project), {}, host);
@@ -401,6 +407,11 @@ if (buildRuns.length !== 1) {
       chain.push(f);
       const ext = ts.readConfigFile(f, ts.sys.readFile).config?.extends;
       f = ext ? path.resolve(path.dirname(f), ext.endsWith('.json') ? ext : `${ext}.json`) : undefined;
+    }
+    const rootDir = parsed.options.rootDir ?? path.dirname(path.resolve(project));
+    const outRel = path.relative(process.cwd(), parsed.options.outDir ?? '.').split(path.sep).join('/');
+    for (const f of parsed.fileNames) {
+      if (/\.tsx?$/.test(f) && !f.endsWith('.d.ts')) emitted.add(path.posix.join(outRel, path.relative(rootDir, f).split(path.sep).join('/').replace(/\.tsx?$/, '.js')));
     }
     const missing = [];
     for (const f of [...chain, ...parsed.fileNames]) {
@@ -419,6 +430,11 @@ if (buildRuns.length !== 1) {
       outDirs.push(outDir);
       ok(`${project}: ${inputs} inputs copied before the build; outDir ${outDir}/ copied into the runtime stage`);
     }
+  }
+  // A build step that runs a compiled module runs one that a tsc project of the build emits.
+  for (const { script } of runs) {
+    if (!emitted.has(script)) fail(`the build runs ${script}, which no tsc project of the build emits`);
+    else ok(`the build runs ${script}, emitted by its tsc step (its output stays in the build stage)`);
   }
   // The copy steps: the script and its files are inputs too, and the target directory lies in an
   // outDir that the runtime stage takes.

@@ -1,5 +1,4 @@
 import { Router } from 'express';
-import { z } from 'zod';
 import { parseOrThrow } from '../shared/validation';
 import type { BacklogReader } from '../ops/backlog';
 import { readPaymentStats } from '../ops/payment-stats';
@@ -8,10 +7,9 @@ import type { PaymentTimeline } from '../payments/payment-timeline';
 import type { Logger } from '../shared/logger';
 import { requireAdminToken } from './admin-auth';
 import { createAdminPaymentsRoutes } from './admin-payments-routes';
+import { statsQuery } from './admin-schemas';
 import { createParkingRoutes } from '../parking/parking-routes';
 import type { ParkingService } from '../parking/parking-service';
-
-const statsQuery = z.object({ window: z.coerce.number().int().min(1).max(100000).default(10000) }).strict();
 
 /** /v1/admin/*: payment stats, backlog per queue, a payment's timeline and the parking lot's routes. Bearer token required. */
 export function createAdminRoutes(deps: { adminToken: string | undefined; parking: ParkingService; backlog: BacklogReader; payments: PaymentsRepository; timeline: PaymentTimeline; logger: Logger }): Router {
