@@ -68,6 +68,12 @@ describe('npm run bench -- --quick', () => {
     for (const section of ['## 1. Raw ceilings', '## 2. Intake', '## 3. Drain', '## 4. Timer accuracy', '## 5. The batch job', '## 6. Memory']) {
       expect(report).toContain(section);
     }
+    // A quick run judges no target: every row of the targets table says so, none says met.
+    const targets = report.slice(report.indexOf('## Targets at a glance'), report.indexOf('## 1. Raw ceilings'));
+    const rows = targets.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| target'));
+    expect(rows.length).toBeGreaterThan(5);
+    expect(rows.filter((l) => !l.includes('not judged (quick)'))).toEqual([]);
+    expect(targets).not.toMatch(/\| (met|not met) \|/);
     // The broker's state at start is recorded: a churned broker measures slower.
     expect(report).toMatch(/\*\*Broker at start\*\*: RabbitMQ up [\d,.]+ min, [\d,.]+ MB, [\d,]+ messages in [\d,]+ queues\./);
     for (const chart of ['ceilings', 'intake', 'drain', 'dead-letterings', 'accuracy-histogram', 'batch-job-lateness', 'batch-job-work', 'memory']) {
