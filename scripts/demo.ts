@@ -6,8 +6,10 @@
  *   - pays a third of them through channel callbacks that the simulator signs (t, payment id, body);
  *   - scripts the channel simulator to answer "paid" for another third (remedy) and "not paid"
  *     for the rest (closed), one of them after a channel error (retry);
- *   - verifies every notification with its merchant's secret (standardwebhooks), prints a live
- *     summary as they settle, then what to look at in the management console.
+ *   - verifies every notification with its merchant's secret (the client's verifyNotification,
+ *     Standard Webhooks), prints a live summary as they settle, then what to look at in the
+ *     management console.
+ * Payments are created and read with the typed client (clients/typescript), one per merchant key.
  *   tsx scripts/demo.ts [--url http://127.0.0.1:8080] [--count 300] [--simulator http://127.0.0.1:4000]
  */
 import { execFileSync } from 'node:child_process';
@@ -15,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Webhook } from 'standardwebhooks';
+import { CompensatorError, createCompensatorClient, verifyNotification, type CompensatorClient, type Payment } from '../clients/typescript/src';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -28,18 +30,6 @@ const adminUrl = arg('admin', `http://127.0.0.1:${Number(new URL(baseUrl).port |
 const count = Number(arg('count', '300'));
 const consoleUrl = arg('console', 'http://127.0.0.1:15672');
 const prefix = arg('prefix', 'compensator');
-
-interface Payment {
-  id: string;
-  orderId: string;
-  status: string;
-  expiresAt: string;
-  closedAt: string | null;
-  paidAt: string | null;
-  channel: string;
-  amount: number;
-  transactionId: string | null;
-}
 
 type Plan = 'callback' | 'remedy' | 'close' | 'retry-then-close';
 
@@ -75,10 +65,10 @@ async function main(): Promise<void> {
   const endpoint = createServer((req, res) => {
     let raw = '';
     req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      const event = JSON.parse(raw) as { type: string; payment: { id: string; merchantId: string } };
+    req.on('end', async () => {
+      const claimed = JSON.parse(raw) as { payment: { merchantId: string } };
       try {
-        new Webhook(secrets.get(event.payment.merchantId) ?? 'whsec_AA==').verify(raw, req.headers as Record<string, string>);
+        const event = await verifyNotification(raw, req.headers, secrets.get(claimed.payment.merchantId) ?? 'whsec_AA==');
         notified.set(event.payment.id, [...(notified.get(event.payment.id) ?? []), event.type]);
         res.end();
       } catch {
@@ -95,8 +85,9 @@ async function main(): Promise<void> {
   const shops = [addMerchant(`demo_a_${run}`, 'Demo shop A', notifyUrl), addMerchant(`demo_b_${run}`, 'Demo shop B', notifyUrl)];
   for (const shop of shops) secrets.set(shop.merchantId, shop.webhookSecret);
   console.log(`Registered merchants ${shops.map((m) => `${m.merchantId} (key ${m.apiKey.id})`).join(' and ')} with the merchants CLI.`);
-  const shopOf = (i: number) => shops[i % 2] as DemoMerchant;
-  const auth = (shop: DemoMerchant) => ({ authorization: `Bearer ${shop.apiKey.key}` });
+  // One client per merchant key: payment i belongs to shop i % 2.
+  const clients = shops.map((shop) => createCompensatorClient({ baseUrl, apiKey: shop.apiKey.key }));
+  const clientOf = (i: number) => clients[i % 2] as CompensatorClient;
 
   const plans: Plan[] = Array.from({ length: count }, (_, i) => (i === 0 ? 'retry-then-close' : (['callback', 'remedy', 'close'] as const)[i % 3] as Plan));
   console.log(`Creating ${count} payments through nginx at ${baseUrl}, timeouts 5-15 s:`);
@@ -122,10 +113,9 @@ async function main(): Promise<void> {
         const answers = plan === 'remedy' ? [{ kind: 'paid' }] : plan === 'retry-then-close' ? [{ kind: 'error' }, { kind: 'not_paid' }] : [{ kind: 'not_paid' }];
         await call('PUT', `${simulatorUrl}/script/${orderId}`, JSON.stringify({ answers }));
         const channel = i % 2 ? 'alipay' : 'wechat';
-        const res = await call('POST', `${baseUrl}/v1/payments`, JSON.stringify({ orderId, amount: 100 + i, currency: 'CNY', channel, timeoutSeconds: 5 + (i % 11) }), auth(shopOf(i)));
-        if (res.status !== 201) throw new Error(`create failed: ${res.status} ${JSON.stringify(res.body)}`);
-        payments[i] = res.body;
-        if (plan === 'callback') await payByCallback(res.body);
+        const { payment } = await clientOf(i).createPayment({ orderId, amount: 100 + i, currency: 'CNY', channel, timeoutSeconds: 5 + (i % 11) });
+        payments[i] = payment;
+        if (plan === 'callback') await payByCallback(payment);
       }
     }),
   );
@@ -137,7 +127,7 @@ async function main(): Promise<void> {
   const deadline = Date.now() + 60000;
   let latest = payments;
   for (;;) {
-    latest = await Promise.all(payments.map(async (p, i) => (await call('GET', `${baseUrl}/v1/payments/${p.id}`, undefined, auth(shopOf(i)))).body as Payment));
+    latest = await Promise.all(payments.map((p, i) => clientOf(i).getPayment(p.id)));
     const counts: Record<string, number> = {};
     for (const p of latest) counts[p.status] = (counts[p.status] ?? 0) + 1;
     const settledByTimer = latest.filter((p, i) => plans[i] !== 'callback' && p.status !== 'PENDING');
@@ -159,8 +149,11 @@ async function main(): Promise<void> {
   if (retried) console.log(`Retry: ${retried.id}: the channel errored once, the worker asked again 2 s later (config/demo.json), then closed it: ${retried.status}.`);
   const sample = latest.find((p) => notified.has(p.id));
   if (sample) console.log(`Notification: the merchant got ${notified.get(sample.id)?.join(', ')} for ${sample.id}; every one verified with its own merchant's secret (Standard Webhooks), ${unverified} did not.`);
-  const foreign = await call('GET', `${baseUrl}/v1/payments/${latest[0]?.id}`, undefined, auth(shopOf(1)));
-  console.log(`Tenancy: shop B reading shop A's payment ${latest[0]?.id} gets ${foreign.status}.`);
+  const foreign = await clientOf(1).getPayment(latest[0]?.id ?? '').then(
+    () => 'its payment',
+    (err: unknown) => (err instanceof CompensatorError ? `${err.httpStatus} ${err.code}` : String(err)),
+  );
+  console.log(`Tenancy: shop B reading shop A's payment ${latest[0]?.id} gets ${foreign}.`);
   console.log(`\nLook at the topology in the management console (guest/guest): ${consoleUrl}/#/queues`);
   console.log(`  ${prefix}:delay:level-00-1s ... level-21-2097152s   one TTL queue per power of two seconds`);
   console.log(`  ${prefix}:payment:compensate                        due timers and remedy retries, consumed by the workers`);

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { paymentBody, registerMerchant, request, sendCallback, TEST_ADMIN_TOKEN } from '../helpers/api';
+import { CompensatorError, createCompensatorClient, type FetchLike } from '../../clients/typescript/src';
+import { paymentBody, registerMerchant, request, sendCallback, TEST_ADMIN_TOKEN, type TestMerchant } from '../helpers/api';
 import { startProcess, stopProcess, type ChildHandle } from '../helpers/processes';
 import { testConfig, useTestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
@@ -47,6 +48,16 @@ describe('nginx in front of the api: the public and the admin listener', () => {
     nginx = startProcess(nginxBin, ['-p', `${dir}/`, '-c', conf, '-g', 'daemon off;'], { output: 'ignore' });
     await waitFor('nginx to answer', async () => (await fetch(`${publicUrl}/nginx-healthz`).catch(() => undefined))?.status === 200, 10000, 50);
   });
+  /** The typed client through nginx's public listener, keeping the headers of every answer. */
+  function clientThroughNginx(shop: TestMerchant) {
+    const headers: Headers[] = [];
+    const recording: FetchLike = async (url, init) => {
+      const res = await fetch(url, init);
+      headers.push(res.headers);
+      return res;
+    };
+    return { client: createCompensatorClient({ baseUrl: publicUrl, apiKey: shop.apiKey.key, fetch: recording }), headers };
+  }
   afterAll(async () => {
     if (nginx) await stopProcess(nginx, 5000);
     rmSync(dir, { recursive: true, force: true });
@@ -63,27 +74,31 @@ describe('nginx in front of the api: the public and the admin listener', () => {
   });
 
   it('when payments and health go through the public listener, then they work and say nothing of the upstream', async () => {
-    const shop = await registerMerchant(adminUrl);
-    const created = await request(publicUrl, 'POST', '/v1/payments', paymentBody(), shop.auth);
-    expect(created.status).toBe(201);
-    expect(created.headers.get('x-upstream-addr')).toBeNull();
-    expect(created.headers.get('x-request-id')).toBeTruthy();
-    expect((await request(publicUrl, 'GET', `/v1/payments/${created.body.id}`, undefined, shop.auth)).status).toBe(200);
+    const { client, headers } = clientThroughNginx(await registerMerchant(adminUrl));
+    const created = await client.createPayment(paymentBody());
+    expect(created.created).toBe(true);
+    expect((await client.getPayment(created.payment.id)).id).toBe(created.payment.id);
+    expect(headers).toHaveLength(2);
+    for (const answer of headers) {
+      expect(answer.get('x-upstream-addr')).toBeNull();
+      expect(answer.get('x-request-id')).toBeTruthy();
+    }
     expect((await request(publicUrl, 'GET', '/readyz')).body).toEqual({ status: 'ready' });
-    expect((await sendCallback(publicUrl, created.body.id, { result: 'FAILED' })).status).toBe(200);
+    expect((await request(publicUrl, 'GET', '/openapi.json')).body.openapi).toBe('3.1.0');
+    expect((await sendCallback(publicUrl, created.payment.id, { result: 'FAILED' })).status).toBe(200);
   });
 
   it('when one address sends a burst of creates above the limit, then the excess gets 429 RATE_LIMITED with Retry-After', async () => {
-    const shop = await registerMerchant(adminUrl);
-    const burst = await Promise.all(Array.from({ length: 15 }, () => request(publicUrl, 'POST', '/v1/payments', paymentBody(), shop.auth)));
-    const limited = burst.filter((r) => r.status === 429);
+    const { client } = clientThroughNginx(await registerMerchant(adminUrl));
+    const burst = await Promise.allSettled(Array.from({ length: 15 }, () => client.createPayment(paymentBody())));
+    const limited = burst.flatMap((r) => (r.status === 'rejected' ? [r.reason as CompensatorError] : []));
     expect(limited.length).toBeGreaterThanOrEqual(5);
-    for (const r of limited) {
-      expect(r.body.error.code).toBe('RATE_LIMITED');
-      expect(r.headers.get('retry-after')).toBe('1');
+    for (const err of limited) {
+      expect(err).toBeInstanceOf(CompensatorError);
+      expect({ httpStatus: err.httpStatus, code: err.code, retryAfterSeconds: err.retryAfterSeconds }).toEqual({ httpStatus: 429, code: 'RATE_LIMITED', retryAfterSeconds: 1 });
     }
     // Reads are not counted against the create limit.
-    const created = burst.find((r) => r.status === 201);
-    expect((await request(publicUrl, 'GET', `/v1/payments/${created?.body.id}`, undefined, shop.auth)).status).toBe(200);
+    const created = burst.find((r) => r.status === 'fulfilled');
+    expect(created?.status === 'fulfilled' && (await client.getPayment(created.value.payment.id)).status).toBe('PENDING');
   });
 });

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { createPayment, getPayment, paymentBody, request, sendCallback } from '../helpers/api';
+import { createCompensatorClient, type CompensatorClient } from '../../clients/typescript/src';
+import { paymentBody, registerMerchant, request, sendCallback } from '../helpers/api';
 import { startSimulator, type TestSimulator } from '../helpers/simulator';
 import { TEST_ADMIN_TOKEN, deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
@@ -50,16 +51,18 @@ describe('ops page in headless Chromium', () => {
   const browserProblems: string[] = [];
   const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
-  const statusOf = async (id: string) => (await getPayment(t!.baseUrl, id)).body as { status: string };
+  // The shop's payments are created and read with the typed client, with its key.
+  let shop: Promise<CompensatorClient> | undefined;
+  const client = () => (shop ??= registerMerchant(t!.baseUrl).then((m) => createCompensatorClient({ baseUrl: t!.baseUrl, apiKey: m.apiKey.key })));
   const untilStatus = (id: string, status: string, ms = 15000) =>
-    waitFor(`${id} to be ${status}`, async () => (await statusOf(id)).status === status, ms, 50);
+    waitFor(`${id} to be ${status}`, async () => (await (await client()).getPayment(id)).status === status, ms, 50);
 
   async function createScripted(timeoutSeconds: number, answers: unknown[]): Promise<string> {
     const body = paymentBody({ timeoutSeconds });
     await sim!.script(body.orderId, answers);
-    const res = await createPayment(t!.baseUrl, body);
-    expect(res.status).toBe(201);
-    return (res.body as { id: string }).id;
+    const { payment, created } = await (await client()).createPayment(body);
+    expect(created).toBe(true);
+    return payment.id;
   }
 
   async function createPaid(): Promise<string> {
