@@ -1,9 +1,15 @@
+import express from 'express';
 import type { Knex } from 'knex';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { createChannelNotifyRoutes } from '../../src/channels/channel-notify-routes';
 import { createWechatPayAdapter } from '../../src/compensation/adapters/wechatpay-adapter';
 import type { RateLimiter } from '../../src/compensation/adapters/rate-limiter';
 import { authorizationHeader } from '../../src/compensation/adapters/wechatpay-signature';
 import type { PaymentResource } from '../../src/payments/payment-resource';
+import { createLogger } from '../../src/shared/logger';
 import { createOutboundHttp } from '../../src/shared/outbound-http';
 import { generateWechatPayFakeKeys, startWechatPayFake, type WechatPayFakeCall } from '../../src/simulator/wechatpay-fake';
 import { createPayment, getPayment, paymentBody, request, txId } from '../helpers/api';
@@ -286,6 +292,26 @@ describe('WeChat Pay APIv3: adapter, fake and native notifications', () => {
         [null, 'PENDING', 'created'],
         ['PENDING', 'PAID', 'callback'],
       ]);
+    });
+
+    it('when a captured notification is replayed more than 300 s after it was signed, then it is refused and nothing changes', async () => {
+      // The service's own notify routes on a clock 301 s ahead: the replay, as the service sees it.
+      const later = express().use(createChannelNotifyRoutes({ config, payments: t.app.payments, logger: createLogger({ level: 'error', stream: new PassThrough() }), now: () => Date.now() + 301_000 }));
+      const server: Server = await new Promise((resolve) => {
+        const s = later.listen(0, '127.0.0.1', () => resolve(s));
+      });
+      try {
+        const p = await pending();
+        const replayed = await notify(p.id, { total: p.amount, transactionId: txId('wx-replayed'), target: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/channels/wechatpay/notify` });
+        expect([replayed.status, JSON.parse(replayed.body).code]).toEqual([401, 'FAIL']);
+        expect(await transitionsOf(p.id)).toEqual([[null, 'PENDING', 'created']]);
+        // The same bytes on time are good: only their age was refused.
+        expect((await request(t.baseUrl, 'POST', '/v1/channels/wechatpay/notify', replayed.sent.body, replayed.sent.headers)).status).toBe(204);
+        expect((await getPayment(t.baseUrl, p.id)).body.status).toBe('PAID');
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
     });
 
     it.each([
