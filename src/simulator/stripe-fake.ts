@@ -24,7 +24,7 @@ import { z } from 'zod';
  *   POST /intents/:id/state { "status", "amountReceived"? }   moves an intent, as a customer paying would
  *   GET  /intents/:id                                         the intent as stored
  *   GET  /calls?intentId=                                     what the fake was asked, in order
- *   POST /webhooks/send { "url", "intentId", "type"?, "timestamp"?, "secret"?, "tamperBody"?, "object"? }
+ *   POST /webhooks/send { "url", "intentId", "type"?, "timestamp"?, "secret"?, "tamperBody"?, "object"?, "livemode"? }
  *        posts a signed event about the intent to `url` and answers { status, body, event }
  */
 
@@ -115,6 +115,8 @@ const sendSchema = z
     tamperBody: z.boolean().optional(),
     /** Fields of the event's intent snapshot to change (a snapshot Stripe would not send). */
     object: z.record(z.string(), z.unknown()).optional(),
+    /** The event's mode, when not the key's (an endpoint of the other mode). */
+    livemode: z.boolean().optional(),
   })
   .strict();
 
@@ -372,7 +374,7 @@ export function createStripeFakeApp(options: { secretKey: string; webhookSecret:
   control.post('/webhooks/send', async (req, res) => {
     const parsed = sendSchema.safeParse(req.body);
     if (!parsed.success) return void bad(res, parsed.error.issues[0]?.message ?? 'bad webhook');
-    const { url, intentId, type, timestamp, secret, tamperBody, object } = parsed.data;
+    const { url, intentId, type, timestamp, secret, tamperBody, object, livemode } = parsed.data;
     const intent = intents.get(intentId);
     if (!intent) return void bad(res, 'no such intent', 404);
     // The event is what happened to the intent: a success or a failed attempt moves it first.
@@ -387,7 +389,7 @@ export function createStripeFakeApp(options: { secretKey: string; webhookSecret:
       api_version: API_VERSION,
       created: now(),
       data: { object: { ...intent, ...object } },
-      livemode: live,
+      livemode: livemode ?? live,
       pending_webhooks: 1,
       request: { id: null, idempotency_key: null },
       type,

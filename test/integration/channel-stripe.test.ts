@@ -403,6 +403,12 @@ describe('the Stripe channel (PaymentIntents)', () => {
       expect(await statusOf(payment.id)).toEqual(expect.objectContaining({ status: 'PENDING', transactionId: null }));
     });
 
+    it('when a signed event is of the other mode than the key (a live event to a test channel), then it answers 400 and nothing changes', async () => {
+      const { intent, payment } = await checkout();
+      expect((await sendWebhook({ intentId: intent.id, livemode: true })).status).toBe(400);
+      expect((await statusOf(payment.id)).status).toBe('PENDING');
+    });
+
     it('when the intent has no metadata.payment_id (another integration on the account), then it answers 200 and changes nothing', async () => {
       const { intent, payment } = await checkout({ metadata: false });
       expect((await sendWebhook({ intentId: intent.id })).status).toBe(200);
