@@ -53,12 +53,13 @@ function vhostOf(amqpUrl: string): string {
  * (an api must find the work queues bound, or its mandatory publishes come back): the delay
  * levels, then the parking lot's dead-letter path, then the work queues that dead-letter into it.
  */
-export async function declareTopology(channel: Channel, names: TopologyNames, broker: Config['broker'], options: DeclareOptions = {}): Promise<void> {
+export async function declareTopology(channel: Channel, names: TopologyNames, config: Config, options: DeclareOptions = {}): Promise<void> {
+  const { broker } = config;
   await declareDelayLevels(channel, names, broker);
   await declareDeadLetterQueue(channel, names, broker);
   await declareCompensationQueue(channel, names, broker, options);
   await declareNotificationQueue(channel, names, broker, options);
-  await declareIntakeQueue(channel, names, broker, options);
+  await declareIntakeQueue(channel, names, config, options);
 }
 
 export interface AppOverrides {
@@ -89,7 +90,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
     onReturn: (exchange) => metrics.publishReturns.inc({ exchange }),
   });
   broker.addSetup((channel, openChannel) =>
-    declareTopology(channel, names, config.broker, {
+    declareTopology(channel, names, config, {
       openChannel,
       onMismatch: (queue, error) =>
         logger.error('a work queue predates its delivery limit and dead-letter target; drain and delete it so it is declared anew (RabbitMQ 4.x drops a message after 20 redeliveries without them)', { queue, error }),
@@ -138,7 +139,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   });
   const parking = createParkingRepository({ db });
   // Payment intents over RabbitMQ: the same create, acting with the key mapped to the publisher.
-  const intake = createIntakeService({ broker, names, payments, merchants, parking, bodyLimitBytes: config.http.bodyLimitBytes, metrics, logger: logger.child({ component: 'intake' }) });
+  const intake = createIntakeService({ broker, names, payments, merchants, parking, bodyLimitBytes: config.http.bodyLimitBytes, perKeyPerSecond: config.http.rateLimitPerKeyPerSecond, metrics, logger: logger.child({ component: 'intake' }) });
 
   // Outbound calls: merchants' endpoints and channel gateways are reached only through these
   // (private addresses refused in production, capped reads, per-host caps and breakers).

@@ -33,7 +33,7 @@ export async function openBenchBroker(configFile: string, db: string): Promise<B
   const logger = createLogger({ level: 'error' });
   const names = createTopologyNames(config.broker.prefix);
   const broker = createBroker({ urls: config.broker.urls, logger, publishTimeoutMs: 60000, connectionName: `bench publisher ${config.broker.prefix}` });
-  broker.addSetup((channel) => declareTopology(channel, names, config.broker));
+  broker.addSetup((channel) => declareTopology(channel, names, config));
   if (!(await broker.start(20000))) throw new Error('bench could not connect to RabbitMQ');
   const scheduler = createDelayScheduler({ broker, names });
   return { config, broker, names, scheduler, close: () => broker.close() };

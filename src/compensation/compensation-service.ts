@@ -11,14 +11,13 @@ import type { PaymentEvent, PaymentRow, PaymentsRepository } from '../payments/p
 import { StaleRowsError, type PaymentTransitions } from '../payments/payment-transitions';
 import { groupBy, mapWithConcurrency } from '../shared/concurrency';
 import { ConflictError, UnavailableError } from '../shared/errors';
+import { OutboundError } from '../shared/outbound-http';
 import { currentCorrelationId } from '../shared/request-context';
 import type { Logger } from '../shared/logger';
 import type { ChannelAdapter } from './adapters/channel-adapter';
 import { parseTimer, timerMessage, type TimerMessage } from '../messaging/timer-message';
 
 const SETTLED_PER_LOG_LINE = 100;
-/** A channel's error as the payment's timeline shows it: enough to read, never a whole page. */
-const ERROR_IN_EVENT_MAX = 200;
 
 /** The id of the request that created the payment, carried as the AMQP correlationId. */
 const correlationIdOf = (delivery: Delivery) => delivery.message.properties.correlationId as string | undefined;
@@ -31,9 +30,20 @@ interface DueTimer {
 type Decision =
   | { kind: 'pay'; transactionId: string }
   | { kind: 'close' }
-  | { kind: 'retry'; error: string }
+  | { kind: 'retry'; error: string; code: RetryCode }
   | { kind: 'park'; reason: string; error: string };
 const CLOSE: Decision = { kind: 'close' };
+
+/**
+ * Why a remedy retries, as a payment's timeline shows it: a coarse code, never the channel's or
+ * the network's own text (it can name internal hosts); that text goes to the logs.
+ */
+type RetryCode = 'channel_unsure' | 'timeout' | 'network' | 'channel_busy' | 'channel_error';
+function retryCodeOf(err: unknown): RetryCode {
+  if (!(err instanceof OutboundError)) return 'channel_error';
+  if (err.kind === 'timeout' || err.kind === 'network') return err.kind;
+  return err.kind === 'refused' ? 'channel_error' : 'channel_busy';
+}
 
 /**
  * Settles due timers (docs/design.md, "Remedy"): skip the settled, ask the channel, then one sorted by-id
@@ -87,14 +97,14 @@ export function createCompensationService(deps: {
           }
           return { kind: 'pay', transactionId: result.transactionId };
         }
-        if (result.status === 'UNKNOWN') return { kind: 'retry', error: result.reason };
+        if (result.status === 'UNKNOWN') return { kind: 'retry', error: result.reason, code: 'channel_unsure' };
       }
       await adapter.closeOrder(resource, context);
       return CLOSE;
     } catch (err) {
       metrics.remedyOutcomes.inc({ channel: payment.channel, result: 'ERROR' });
       logger.warn('channel call failed', { paymentId: payment.public_id, channel: payment.channel, attempt, correlationId, error: (err as Error).message });
-      return { kind: 'retry', error: (err as Error).message };
+      return { kind: 'retry', error: (err as Error).message, code: retryCodeOf(err) };
     }
   }
 
@@ -140,7 +150,7 @@ export function createCompensationService(deps: {
         if (next) {
           await reschedule(first, next.deadline, next.attempt);
           metrics.retries.inc({ purpose: 'remedy', attempt: String(next.attempt) });
-          retried.push({ paymentId: item.payment.id, from: 'PENDING', to: 'PENDING', cause: 'remedy_retry', at: new Date(now()), details: { attempt: first.timer.attempt, nextAttemptAt: new Date(next.deadline).toISOString(), error: d.error.slice(0, ERROR_IN_EVENT_MAX) } });
+          retried.push({ paymentId: item.payment.id, from: 'PENDING', to: 'PENDING', cause: 'remedy_retry', at: new Date(now()), details: { attempt: first.timer.attempt, nextAttemptAt: new Date(next.deadline).toISOString(), reason: d.code } });
         } else {
           toPark.push(park(first.delivery, { reason: 'retries_exhausted', paymentId: item.payment.id, attempts: first.timer.attempt, lastError: d.error }));
         }
@@ -209,7 +219,8 @@ export function createCompensationService(deps: {
       return settle(true);
     });
     await deps.parking.park(toPark);
-    await repository.recordEvents(retried);
+    // The timeline's record is not worth a second reschedule of the timers: best effort.
+    await repository.recordEvents(retried).catch((err: unknown) => logger.warn('remedy retries were not recorded in the timeline', { count: retried.length, error: String(err) }));
     for (const t of settledTimers) t.delivery.ack();
     // A line per settled state and up to 100 payments, naming each with the correlation id of the
     // request that created it: grep finds a payment's line, and a drain of 10,000 payments a
@@ -244,6 +255,38 @@ export function createCompensationService(deps: {
     throw new ConflictError(`payment is already ${row.status}`, [{ path: 'status', message: row.status }]);
   }
 
+  const cancelsInFlight = new Map<number, Promise<PaymentRow>>();
+
+  /** One cancel's remedy (see `cancel` below). */
+  async function cancelOnce(payment: PaymentRow): Promise<PaymentRow> {
+    if (payment.status !== 'PENDING') return answerSettled(payment);
+    const correlationId = currentCorrelationId();
+    const decision = await decide(payment, 1, correlationId);
+    if (decision.kind === 'retry') {
+      logger.info('cancel: the channel did not confirm the state', { paymentId: payment.public_id, error: decision.error, correlationId });
+      throw new UnavailableError("the channel did not confirm the payment's state; retry the cancel"); // its error is logged, not shown
+    }
+    if (decision.kind === 'park') throw new ConflictError(`the channel's answer needs a person (${decision.reason}); the payment stays PENDING until its timer parks it`, [{ path: 'status', message: payment.status }]);
+    let notifications: PendingOutboxMessage | undefined;
+    try {
+      notifications = await withLockRetry(deps.db, config.database.deadlockRetries, async (trx) => {
+        const rows = await repository.lockByIds(trx, [payment.id]);
+        const at = new Date(now());
+        const result =
+          decision.kind === 'pay'
+            ? await deps.transitions.apply(trx, { rows, transition: 'pay', cause: 'remedy', at, transactionIds: new Map([[payment.id, decision.transactionId]]), details: () => ({ requestedBy: 'merchant_cancel' }) })
+            : await deps.transitions.apply(trx, { rows, transition: 'close', cause: 'merchant_cancel', at });
+        return result.notifications;
+      });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      throw new ConflictError('the channel said PAID with a transaction id another payment holds; the payment stays PENDING until its timer parks it', [{ path: 'status', message: payment.status }]);
+    }
+    await deps.outbox.flush([notifications]);
+    // Ours, or whatever settled it first (its timer, a callback, another cancel).
+    return answerSettled((await repository.findById(payment.id)) as PaymentRow);
+  }
+
   return {
     /**
      * A merchant's cancel (`POST /v1/payments/:id/cancel`): the remedy of a due timer, now. The
@@ -253,33 +296,14 @@ export function createCompensationService(deps: {
      * needs a person (an amount mismatch, a taken transaction id) is 409 and left to the timer,
      * which parks it. A repeat answers the same state; a payment settled otherwise is 409.
      */
-    async cancel(payment: PaymentRow): Promise<PaymentRow> {
-      if (payment.status !== 'PENDING') return answerSettled(payment);
-      const correlationId = currentCorrelationId();
-      const decision = await decide(payment, 1, correlationId);
-      if (decision.kind === 'retry') {
-        logger.info('cancel: the channel did not confirm the state', { paymentId: payment.public_id, error: decision.error, correlationId });
-        throw new UnavailableError("the channel did not confirm the payment's state; retry the cancel"); // its error is logged, not shown
+    cancel(payment: PaymentRow): Promise<PaymentRow> {
+      // Concurrent cancels of one payment share one remedy: a burst of repeats asks the channel once.
+      let running = cancelsInFlight.get(payment.id);
+      if (!running) {
+        running = cancelOnce(payment).finally(() => cancelsInFlight.delete(payment.id));
+        cancelsInFlight.set(payment.id, running);
       }
-      if (decision.kind === 'park') throw new ConflictError(`the channel's answer needs a person (${decision.reason}); the payment stays PENDING until its timer parks it`, [{ path: 'status', message: payment.status }]);
-      let notifications: PendingOutboxMessage | undefined;
-      try {
-        notifications = await withLockRetry(deps.db, config.database.deadlockRetries, async (trx) => {
-          const rows = await repository.lockByIds(trx, [payment.id]);
-          const at = new Date(now());
-          const result =
-            decision.kind === 'pay'
-              ? await deps.transitions.apply(trx, { rows, transition: 'pay', cause: 'remedy', at, transactionIds: new Map([[payment.id, decision.transactionId]]), details: () => ({ requestedBy: 'merchant_cancel' }) })
-              : await deps.transitions.apply(trx, { rows, transition: 'close', cause: 'merchant_cancel', at });
-          return result.notifications;
-        });
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-        throw new ConflictError('the channel said PAID with a transaction id another payment holds; the payment stays PENDING until its timer parks it', [{ path: 'status', message: payment.status }]);
-      }
-      await deps.outbox.flush([notifications]);
-      // Ours, or whatever settled it first (its timer, a callback, another cancel).
-      return answerSettled((await repository.findById(payment.id)) as PaymentRow);
+      return running;
     },
 
     /** A message that failed every attempt on its own: parked with the error, then acked. */

@@ -134,6 +134,8 @@ export const configSchema = z
       .object({
         /** Payment intents in flight per api process; creates that arrive together share a transaction. */
         prefetch: z.number().int().positive().max(2000),
+        /** x-max-length of the intake queue (and that many bodies of the size limit in bytes). */
+        maxQueued: z.number().int().positive().max(10_000_000),
       })
       .strict(),
     retry: z.object({ remedy: retrySchedule, notification: retrySchedule }).strict(),

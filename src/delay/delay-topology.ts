@@ -59,7 +59,7 @@ export async function declareDelayLevels(channel: Channel, names: TopologyNames,
  * stalled a consumer that often into the parking lot (parking/dead-letter-consumer.ts declares
  * that path); without it RabbitMQ 4.x would drop it after 20 redeliveries.
  */
-export async function declareWorkQueue(channel: Channel, names: TopologyNames, broker: Config['broker'], queue: string, options: DeclareOptions = {}): Promise<void> {
+export async function declareWorkQueue(channel: Channel, names: TopologyNames, broker: Config['broker'], queue: string, options: DeclareOptions = {}, extraArgs: Record<string, unknown> = {}): Promise<void> {
   const args =
     broker.queueType === 'quorum'
       ? {
@@ -70,7 +70,7 @@ export async function declareWorkQueue(channel: Channel, names: TopologyNames, b
           'x-overflow': 'reject-publish',
         }
       : { 'x-queue-type': 'classic', 'x-dead-letter-exchange': names.deadLetterExchange };
-  await assertWorkQueue(channel, queue, args, options);
+  await assertWorkQueue(channel, queue, { ...args, ...extraArgs }, options);
 }
 
 /** A work queue behind the due exchange, for the messages due at `destination`. */

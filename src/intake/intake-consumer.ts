@@ -8,10 +8,13 @@ import type { Logger } from '../shared/logger';
 import type { IntakeService } from './intake-service';
 
 /** The intake exchange and queue checkouts publish to, and the events exchange outcomes go to. */
-export async function declareIntakeQueue(channel: Channel, names: TopologyNames, broker: Config['broker'], options: DeclareOptions = {}): Promise<void> {
+export async function declareIntakeQueue(channel: Channel, names: TopologyNames, config: Pick<Config, 'broker' | 'intake' | 'http'>, options: DeclareOptions = {}): Promise<void> {
   await channel.assertExchange(names.intakeExchange, 'topic', { durable: true });
   await channel.assertExchange(names.eventsExchange, 'topic', { durable: true });
-  await declareWorkQueue(channel, names, broker, names.intakeQueue, options);
+  // Bounded in count and bytes: a flood from one publisher fills this queue, whose overflow
+  // refuses publishes (the checkout's confirm is a nack), never the broker's disk.
+  const bounds = { 'x-overflow': 'reject-publish', 'x-max-length': config.intake.maxQueued, 'x-max-length-bytes': config.intake.maxQueued * config.http.bodyLimitBytes };
+  await declareWorkQueue(channel, names, config.broker, names.intakeQueue, options, bounds);
   await channel.bindQueue(names.intakeQueue, names.intakeExchange, INTAKE_KEYS.create);
 }
 

@@ -9,7 +9,7 @@ import type { PaymentsService } from '../payments/payments-service';
 import { AppError, ValidationError, type ErrorCode } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { Metrics } from '../shared/metrics';
-import { runWithCorrelationId } from '../shared/request-context';
+import { CORRELATION_ID, runWithCorrelationId } from '../shared/request-context';
 import { parseOrThrow } from '../shared/validation';
 import { paymentIntentSchema } from './intake-schemas';
 
@@ -42,18 +42,30 @@ export function createIntakeService(deps: {
   merchants: MerchantsService;
   parking: ParkingRepository;
   bodyLimitBytes: number;
+  /** Intents per second per API key, per process: HTTP's per-key limit applies over AMQP too. */
+  perKeyPerSecond: number;
   metrics: Metrics;
   logger: Logger;
 }) {
   const { broker, names, logger } = deps;
+  const perKey = createPerKeyLimit(deps.perKeyPerSecond);
 
-  /** The answer, confirmed by the broker, before the intent is acked; not mandatory, a gone reply queue is no error. */
+  /** The intent's own id, if it is one we may carry (headers, logs, the parked item). */
+  const idOf = (value: unknown): string | undefined => (typeof value === 'string' && CORRELATION_ID.test(value) ? value : undefined);
+
+  /**
+   * The answer, confirmed by the broker, before the intent is acked; not mandatory, a gone reply
+   * queue is no error. Its messageId derives from the intent's, so a repeated answer (a retry, a
+   * redelivery) is recognisably the same.
+   */
   async function answer(delivery: Delivery, outcome: IntentOutcome): Promise<void> {
     const props = delivery.message.properties;
+    const intentId = idOf(props.messageId);
     const body = Buffer.from(JSON.stringify(outcome.type === 'payment.created' ? outcome.payment : { messageId: outcome.messageId, error: outcome.error }));
     const options = {
       contentType: 'application/json',
-      messageId: randomUUID(),
+      messageId: intentId ? `${intentId}.${outcome.type}` : randomUUID(),
+      // Echoed as given (up to AMQP's 255 bytes): the checkout matches its replies with it.
       correlationId: (props.correlationId as string | undefined) ?? (props.messageId as string | undefined),
       type: outcome.type,
       headers: outcome.type === 'payment.created' ? { 'x-compensator-created': outcome.created } : {},
@@ -61,17 +73,19 @@ export function createIntakeService(deps: {
     await broker.publish(names.eventsExchange, outcome.type, body, options);
     const replyTo = props.replyTo as string | undefined;
     if (replyTo && REPLY_TO.test(replyTo)) await broker.publish('', replyTo, body, options);
-    else if (replyTo) logger.warn('an intent named a reply-to that is not a reply queue; answered on the events exchange only', { messageId: props.messageId, replyTo: replyTo.slice(0, 255) });
+    else if (replyTo) logger.warn('an intent named a reply-to that is not a reply queue; answered on the events exchange only', { messageId: intentId, replyTo: replyTo.slice(0, 255) });
   }
 
   async function process(delivery: Delivery): Promise<IntentOutcome> {
     const props = delivery.message.properties;
-    const messageId = (props.messageId as string | undefined) ?? null;
+    const messageId = idOf(props.messageId) ?? null;
     try {
-      const principal = await deps.merchants.authenticateAmqpUser(props.userId as string | undefined);
-      if (props.contentType !== 'application/json') throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'an intent must have contentType application/json', 415);
+      // The cheap checks first: a flood of junk costs no database query.
       if (delivery.message.content.length > deps.bodyLimitBytes) throw new AppError('PAYLOAD_TOO_LARGE', `an intent body is at most ${deps.bodyLimitBytes} bytes`, 413);
-      if (!messageId) throw new ValidationError('an intent must have a messageId', [{ path: 'messageId', message: 'required' }]);
+      if (props.contentType !== 'application/json') throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'an intent must have contentType application/json', 415);
+      if (!messageId) throw new ValidationError('an intent must have a messageId of 1 to 64 characters from [A-Za-z0-9._:-]', [{ path: 'messageId', message: 'required' }]);
+      const principal = await deps.merchants.authenticateAmqpUser(props.userId as string | undefined);
+      if (!perKey.take(principal.keyId)) throw new AppError('RATE_LIMITED', `more than ${deps.perKeyPerSecond} intents per second with this key; publish more slowly`, 429);
       let body: unknown;
       try {
         body = JSON.parse(delivery.message.content.toString('utf8'));
@@ -89,27 +103,68 @@ export function createIntakeService(deps: {
     } catch (err) {
       // A client error is the intent's answer; anything else may pass, and is retried.
       if (!(err instanceof AppError) || err.httpStatus >= 500) throw err;
-      logger.info('payment intent rejected', { messageId, amqpUser: props.userId, code: err.code, error: err.message });
+      logger.info('payment intent rejected', { messageId, amqpUser: String(props.userId ?? '').slice(0, 64), code: err.code, error: err.message });
       return { type: 'payment.rejected', messageId, error: { code: err.code, message: err.message } };
     }
   }
 
+  /** Processes and answers: a correlation id of its own unless the intent carries a usable one. */
+  async function run(delivery: Delivery): Promise<IntentOutcome> {
+    const props = delivery.message.properties;
+    const outcome = await runWithCorrelationId(idOf(props.correlationId) ?? idOf(props.messageId), () => process(delivery));
+    await answer(delivery, outcome);
+    return outcome;
+  }
+
   return {
     async handle(delivery: Delivery): Promise<void> {
-      const props = delivery.message.properties;
-      const outcome = await runWithCorrelationId((props.correlationId as string | undefined) ?? (props.messageId as string | undefined), () => process(delivery));
+      const outcome = await run(delivery);
       deps.metrics.intents.inc({ outcome: outcome.type === 'payment.rejected' ? 'rejected' : outcome.created ? 'created' : 'repeat' });
-      await answer(delivery, outcome);
       delivery.ack();
     },
 
-    /** An intent that failed every attempt on its own: parked, answered as INTERNAL, then acked. */
+    /**
+     * An intent that failed every attempt. Processing is idempotent, so it runs once more: when the
+     * payment exists (only the answer failed, the broker away) it is answered and acked; when the
+     * answer still cannot go, this throws and the consumer keeps retrying, so a created payment
+     * is never reported as failed. Only an intent that cannot be processed at all is parked and
+     * answered INTERNAL.
+     */
     async parkPoison(delivery: Delivery, error: unknown): Promise<void> {
       const props = delivery.message.properties;
+      let outcome: IntentOutcome | undefined;
+      try {
+        outcome = await runWithCorrelationId(idOf(props.correlationId) ?? idOf(props.messageId), () => process(delivery));
+      } catch {
+        outcome = undefined;
+      }
+      if (outcome) {
+        await answer(delivery, outcome);
+        delivery.ack();
+        return;
+      }
       deps.metrics.parked.inc({ purpose: 'intake', reason: 'poison' });
-      await deps.parking.park([{ purpose: 'intake', reason: 'poison', paymentId: null, attempts: 0, lastError: String((error as Error)?.message ?? error), message: delivery.message.content.toString('utf8'), correlationId: props.messageId as string | undefined }]);
-      await answer(delivery, { type: 'payment.rejected', messageId: (props.messageId as string | undefined) ?? null, error: { code: 'INTERNAL', message: INTERNAL_MESSAGE } }).catch((err: unknown) => logger.warn('a parked intent could not be answered', { messageId: props.messageId, error: String(err) }));
+      await deps.parking.park([{ purpose: 'intake', reason: 'poison', paymentId: null, attempts: 0, lastError: String((error as Error)?.message ?? error), message: delivery.message.content.toString('utf8'), correlationId: idOf(props.messageId) }]);
+      await answer(delivery, { type: 'payment.rejected', messageId: idOf(props.messageId) ?? null, error: { code: 'INTERNAL', message: INTERNAL_MESSAGE } }).catch((err: unknown) => logger.warn('a parked intent could not be answered', { messageId: idOf(props.messageId), error: String(err) }));
       delivery.ack();
+    },
+  };
+}
+
+/** At most `perSecond` intents per key in each second, per process (as HTTP's per-key limit). */
+function createPerKeyLimit(perSecond: number) {
+  let second = 0;
+  const counts = new Map<string, number>();
+  return {
+    take(keyId: string): boolean {
+      const now = Math.floor(Date.now() / 1000);
+      if (now !== second) {
+        second = now;
+        counts.clear();
+      }
+      const n = (counts.get(keyId) ?? 0) + 1;
+      counts.set(keyId, n);
+      return n <= perSecond;
     },
   };
 }

@@ -45,13 +45,22 @@ export function createMerchantsRepository(deps: { db: Database }) {
         await trx('merchant_webhook_secrets').insert(secret);
       });
     },
+    /** Inserts the key; one mapped to a RabbitMQ user takes that user over from every older key. */
     async insertApiKey(key: ApiKeyRow): Promise<void> {
-      await db('merchant_api_keys').insert({ ...key, platform_merchants: key.platform_merchants === null ? null : JSON.stringify(key.platform_merchants) });
+      const row = { ...key, platform_merchants: key.platform_merchants === null ? null : JSON.stringify(key.platform_merchants) };
+      if (key.amqp_user === null) {
+        await db('merchant_api_keys').insert(row);
+        return;
+      }
+      await db.transaction(async (trx) => {
+        await trx('merchant_api_keys').where({ amqp_user: key.amqp_user }).update({ amqp_user: null });
+        await trx('merchant_api_keys').insert(row);
+      });
     },
     async findApiKeyByHash(hash: string): Promise<ApiKeyRow | undefined> {
       return db<ApiKeyRow>('merchant_api_keys').where({ key_hash: hash }).first();
     },
-    /** The newest live key mapped to this RabbitMQ user: a new mapping takes over at once. */
+    /** The live key mapped to this RabbitMQ user (one at most: insertApiKey moves a mapping). */
     async findLiveKeyByAmqpUser(amqpUser: string): Promise<ApiKeyRow | undefined> {
       return db<ApiKeyRow>('merchant_api_keys').where({ amqp_user: amqpUser }).whereNull('revoked_at').orderBy('created_at', 'desc').first();
     },

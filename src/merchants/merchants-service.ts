@@ -1,3 +1,4 @@
+import { amqpUserName } from './merchants-schemas';
 import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../shared/errors';
 import {
   digestsEqual,
@@ -124,8 +125,9 @@ export function createMerchantsService(deps: {
 
     /**
      * A platform key acts for the listed merchants (each must exist), or for all with ["*"].
-     * With `amqpUser`, that RabbitMQ user's payment intents act with it; the newest live key of
-     * a user wins, so a rotation is: map a new key, then revoke the old one.
+     * With `amqpUser`, that RabbitMQ user's payment intents act with it, and no longer with the
+     * key mapped to it before (which stays valid over HTTP until revoked): one live mapping per
+     * user, so revoking a key never brings an older mapping back.
      */
     async createPlatformKey(merchants: string[], amqpUser?: string): Promise<IssuedKey> {
       if (!merchants.includes('*')) {
@@ -190,8 +192,10 @@ export function createMerchantsService(deps: {
      */
     async authenticateAmqpUser(userId: string | undefined): Promise<Principal> {
       if (!userId) throw new UnauthorizedError('the intent has no user-id property; set it to the RabbitMQ user you publish as');
+      if (!amqpUserName.safeParse(userId).success) throw new UnauthorizedError('no live API key is mapped to this RabbitMQ user');
       const row = await repository.findLiveKeyByAmqpUser(userId);
-      if (!row) throw new UnauthorizedError(`no live API key is mapped to RabbitMQ user ${userId}`);
+      // Compared here too: the column's collation pads, so "checkout " would match "checkout".
+      if (!row || row.amqp_user !== userId) throw new UnauthorizedError(`no live API key is mapped to RabbitMQ user ${userId}`);
       const list = platformMerchantsOf(row);
       return { keyId: row.id, merchantId: null, merchants: list.includes('*') ? '*' : new Set(list) };
     },

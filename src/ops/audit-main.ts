@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     let scheduler;
     if (broker) {
       const names = createTopologyNames(config.broker.prefix);
-      broker.addSetup((ch) => declareTopology(ch, names, config.broker));
+      broker.addSetup((ch) => declareTopology(ch, names, config));
       if (!(await broker.start(15000))) throw new Error('broker not reachable: cannot --requeue');
       scheduler = createDelayScheduler({ broker, names });
     }

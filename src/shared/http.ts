@@ -2,7 +2,7 @@ import express, { type ErrorRequestHandler, type RequestHandler } from 'express'
 import { randomUUID } from 'node:crypto';
 import { AppError, UnavailableError, UnsupportedMediaTypeError, ValidationError } from './errors';
 import type { Logger } from './logger';
-import { runWithCorrelationId } from './request-context';
+import { CORRELATION_ID, runWithCorrelationId } from './request-context';
 import type { Metrics } from './metrics';
 
 export type RawBodyRequest = express.Request & { rawBody?: Buffer };
@@ -11,7 +11,7 @@ export type RawBodyRequest = express.Request & { rawBody?: Buffer };
 export function correlationMiddleware(): RequestHandler {
   return (req, res, next) => {
     const incoming = req.header('x-request-id');
-    const id = incoming && /^[A-Za-z0-9._:-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    const id = incoming && CORRELATION_ID.test(incoming) ? incoming : randomUUID();
     res.setHeader('X-Request-Id', id);
     runWithCorrelationId(id, next);
   };

@@ -207,6 +207,9 @@ export function createOutboundHttp(options: {
         if (err instanceof OutboundError) throw err;
         const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
         if (e.code === 'EOUTBOUNDREFUSED' || e.cause?.code === 'EOUTBOUNDREFUSED') throw new OutboundError('refused', e.message ?? 'refused');
+        // A request we refused to build (a header value undici rejects) says nothing about the
+        // host: it must not count towards that host's breaker.
+        if (e.code === 'UND_ERR_INVALID_ARG') throw new OutboundError('refused', e.message ?? 'invalid request');
         fail(state);
         if (signal.aborted || e.name === 'AbortError' || e.name === 'TimeoutError' || /Timeout/.test(e.code ?? '')) throw new OutboundError('timeout', `no answer within ${timeoutMs} ms`);
         throw new OutboundError('network', e.message ?? String(err));

@@ -8,6 +8,8 @@ const answerSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('unknown') }).strict(),
   z.object({ kind: z.literal('error'), status: z.number().int().min(400).max(599).default(500) }).strict(),
   z.object({ kind: z.literal('slow'), ms: z.number().int().positive().max(120000) }).strict(),
+  /** The customer pays between our query and our close: the query says NOT_PAID, the close is refused, later queries say PAID. */
+  z.object({ kind: z.literal('paid_during_close'), transactionId: z.string() }).strict(),
 ]);
 type Answer = z.infer<typeof answerSchema>;
 const scriptSchema = z.object({ answers: z.array(answerSchema).min(1) }).strict();
@@ -66,6 +68,7 @@ export function createSimulatorApp(options: { secretOf?: (channel: string) => st
       answered,
     });
   }
+  const paidDuringClose = new Set<string>();
   const app = express();
   app.use(express.json({ limit: '64kb', verify: (req, _res, buf) => ((req as express.Request & { rawBody?: Buffer }).rawBody = Buffer.from(buf)) }));
 
@@ -137,6 +140,11 @@ export function createSimulatorApp(options: { secretOf?: (channel: string) => st
       case 'error':
         res.status(answer.status).json({ error: 'simulated channel error' });
         return;
+      case 'paid_during_close':
+        paidDuringClose.add(payment.id);
+        scripts.set(payment.id, [{ kind: 'paid', transactionId: answer.transactionId }]);
+        res.json({ status: 'NOT_PAID' });
+        return;
       case 'slow':
         await new Promise((r) => setTimeout(r, answer.ms).unref());
         if (!res.writableEnded && !req.socket.destroyed) res.json({ status: 'NOT_PAID' });
@@ -144,6 +152,12 @@ export function createSimulatorApp(options: { secretOf?: (channel: string) => st
   });
 
   app.post('/orders/close', (req, res) => {
+    const id = (req.body as { id: string }).id;
+    if (paidDuringClose.has(id)) {
+      record('close', req, 'refused');
+      res.json({ closed: false, reason: 'ORDERPAID' });
+      return;
+    }
     record('close', req, 'closed');
     res.json({ closed: true });
   });

@@ -143,7 +143,7 @@ describe('faults: nothing lost, nothing settled twice or early', () => {
     // Publish a second copy of every timer, on purpose.
     const broker = createBroker({ urls: [FAULT_AMQP_URL], logger: createLogger({ level: 'error' }), publishTimeoutMs: 5000 });
     const names = createTopologyNames(prefix);
-    broker.addSetup((ch) => declareTopology(ch, names, config.broker));
+    broker.addSetup((ch) => declareTopology(ch, names, config));
     await broker.start();
     try {
       const rows: Array<{ id: number; expires_at: Date }> = await db('payments').whereIn('public_id', created.map((p) => p.id)).select('id', 'expires_at');

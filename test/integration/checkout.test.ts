@@ -88,6 +88,23 @@ describe('checkout integration: cancel, find by order, timeline', () => {
     expect((await cancel(shop, p.id)).body.status).toBe('PAID');
   });
 
+  it('when the customer pays between the cancel\'s query and its close, then the refused close is no CLOSED: the cancel answers 503, and the next finds it PAID', async () => {
+    const p = await create(shop, {}, [{ kind: 'paid_during_close', transactionId: txId('paid-during-close') }]);
+    const first = await cancel(shop, p.id);
+    expect(first.status).toBe(503);
+    expect((await request(t.baseUrl, 'GET', `/v1/payments/${p.id}`, undefined, shop.auth)).body.status).toBe('PENDING');
+    const second = await cancel(shop, p.id);
+    expect(second.body).toMatchObject({ status: 'PAID', transactionId: txId('paid-during-close') });
+    expect((await sim.calls(p.id)).map((c) => [c.op, c.answered])).toEqual([['query', 'paid_during_close'], ['close', 'refused'], ['query', 'paid']]);
+  });
+
+  it('when many cancels of one payment arrive at once, then the channel is asked once and every one answers CLOSED', async () => {
+    const p = await create(shop);
+    const answers = await Promise.all(Array.from({ length: 20 }, () => cancel(shop, p.id)));
+    expect(answers.map((a) => [a.status, a.body.status])).toEqual(Array.from({ length: 20 }, () => [200, 'CLOSED']));
+    expect((await sim.calls(p.id)).map((c) => c.op)).toEqual(['query', 'close']);
+  });
+
   it('when the channel cannot confirm, then a cancel answers 503 and changes nothing; a payment settled otherwise answers 409 with its status', async () => {
     const unsure = await create(shop, {}, [{ kind: 'unknown' }]);
     const res = await cancel(shop, unsure.id);
@@ -148,7 +165,8 @@ describe('checkout integration: cancel, find by order, timeline', () => {
       ['PENDING', 'PENDING', 'remedy_retry'],
       ['PENDING', 'CLOSED', 'timeout'],
     ]);
-    expect(events[1]!.details).toMatchObject({ attempt: 1 });
+    // A coarse reason, never the channel's own error text (it can name internal hosts).
+    expect(events[1]!.details).toEqual({ attempt: 1, nextAttemptAt: expect.any(String), reason: 'channel_error' });
     const times = events.map((e) => Date.parse(e.at));
     expect(times).toEqual([...times].sort((a, b) => a - b));
   });

@@ -45,7 +45,8 @@ interface Reply {
 }
 
 /** A checkout's connection: one confirm channel that publishes intents and reads direct replies. */
-async function checkoutAs(url: string, user: string) {
+async function checkoutAs(url: string, user: string, topologyPrefix = prefix) {
+  const intakeExchange = createTopologyNames(topologyPrefix).intakeExchange;
   const conn = await amqp.connect(url);
   const ch: ConfirmChannel = await conn.createConfirmChannel();
   const replies = new Map<string, Reply[]>();
@@ -67,7 +68,7 @@ async function checkoutAs(url: string, user: string) {
       const messageId = randomUUID();
       const content = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
       await new Promise<void>((resolve, reject) =>
-        ch.publish(names.intakeExchange, 'payment.intent.create', content, { contentType: 'application/json', messageId, correlationId: messageId, replyTo: 'amq.rabbitmq.reply-to', userId: user, persistent: true, ...props }, (err) => (err ? reject(err) : resolve())),
+        ch.publish(intakeExchange, 'payment.intent.create', content, { contentType: 'application/json', messageId, correlationId: messageId, replyTo: 'amq.rabbitmq.reply-to', userId: user, persistent: true, ...props }, (err) => (err ? reject(err) : resolve())),
       );
       return messageId;
     },
@@ -164,15 +165,34 @@ describe('payment intents over RabbitMQ', () => {
     expect(checkout.replies.size + outsider.replies.size).toBeGreaterThanOrEqual(cases.length);
   });
 
+  it('when an intent carries a correlation id no header may carry, then the payment gets an id of its own while the reply still echoes the checkout\'s', async () => {
+    const body = intent();
+    const hostile = 'a\nb\u0000c';
+    const id = await checkout.publish(body, { correlationId: hostile });
+    const reply = await checkout.reply(hostile);
+    expect(reply).toMatchObject({ type: 'payment.created', created: true });
+    const line = t.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.message === 'payment created from an intent' && l.messageId === id);
+    expect(line?.correlationId).toEqual(expect.stringMatching(/^[0-9a-f-]{36}$/));
+  });
+
+  it('when a user name differs from a mapped one only by trailing spaces, then it is not that user', async () => {
+    await expect(t.app.merchants.authenticateAmqpUser(`${checkoutUser} `)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(t.app.merchants.authenticateAmqpUser(checkoutUser)).resolves.toMatchObject({ merchants: new Set([shop.merchantId]) });
+  });
+
   it('when an operator maps a RabbitMQ user with the CLI, then that user\'s intents act with the new key, and revoking it rejects them', async () => {
     const cli = (...cliArgs: string[]) => JSON.parse(execFileSync(process.execPath, [path.join(root, 'dist/merchants/merchants-cli.js'), ...cliArgs], { env: { ...process.env, NODE_ENV: 'test' }, cwd: root, encoding: 'utf8' })) as Record<string, any>;
     const mapped = cli('add-platform-key', '--merchants', other.merchantId, '--amqp-user', outsiderUser);
     expect(mapped).toMatchObject({ id: expect.stringMatching(/^key_/), key: expect.stringMatching(/^sk_/), merchants: [other.merchantId], amqpUser: outsiderUser });
     const created = await outsider.reply(await outsider.publish(intent({ merchantId: other.merchantId })));
     expect(created).toMatchObject({ type: 'payment.created', body: { merchantId: other.merchantId } });
-    cli('revoke-platform-key', mapped.id);
+    // A new mapping takes the user over; revoking it leaves the user unmapped, never the old key.
+    const remapped = cli('add-platform-key', '--merchants', shop.merchantId, '--amqp-user', outsiderUser);
+    expect((await outsider.reply(await outsider.publish(intent({ merchantId: other.merchantId })))).body.error.code).toBe('FORBIDDEN');
+    cli('revoke-platform-key', remapped.id);
     const refused = await outsider.reply(await outsider.publish(intent({ merchantId: other.merchantId })));
     expect(refused.body.error.code).toBe('UNAUTHORIZED');
+    cli('revoke-platform-key', mapped.id);
   });
 
   it('when a publisher sets a user-id other than its own, then RabbitMQ refuses the intent', async () => {
@@ -239,5 +259,35 @@ describe('payment intents over RabbitMQ', () => {
     } finally {
       await guest.close();
     }
+  });
+});
+
+describe('payment intents over RabbitMQ: the per-key rate limit', () => {
+  // The stack's administrator publishes as itself here: user-id is still checked by RabbitMQ.
+  const user = decodeURIComponent(new URL(base.broker.urls[0] as string).username);
+  const config = testConfig({ intake: { prefetch: 50 }, http: { rateLimitPerKeyPerSecond: 5 } });
+  let t: TestApp;
+  let checkout: Checkout;
+  let shop: TestMerchant;
+  beforeAll(async () => {
+    t = await startTestApp(config);
+    shop = await registerMerchant(t.baseUrl);
+    expect((await request(t.baseUrl, 'POST', '/v1/admin/api-keys', { merchants: [shop.merchantId], amqpUser: user }, { authorization: `Bearer ${TEST_ADMIN_TOKEN}` })).status).toBe(201);
+    checkout = await checkoutAs(base.broker.urls[0] as string, user, config.broker.prefix);
+  });
+  afterAll(async () => {
+    await checkout?.conn.close().catch(() => undefined);
+    await t?.stop();
+    await deleteTestTopology(config);
+  });
+
+  it('when a key publishes faster than its limit, then the excess is answered RATE_LIMITED and creates nothing', async () => {
+    const ids = await Promise.all(Array.from({ length: 30 }, () => checkout.publish({ ...paymentBody(), merchantId: shop.merchantId })));
+    const replies = await Promise.all(ids.map((id) => checkout.reply(id)));
+    const limited = replies.filter((r) => r.body.error?.code === 'RATE_LIMITED');
+    const created = replies.filter((r) => r.type === 'payment.created');
+    expect(limited.length).toBeGreaterThan(0);
+    expect(created.length).toBeGreaterThan(0);
+    expect(limited.length + created.length).toBe(30);
   });
 });

@@ -58,7 +58,10 @@ export function createHttpAdapter(options: { name: string; baseUrl: string; time
       }
     },
     async closeOrder(payment, context) {
-      await post('/orders/close', payment, context);
+      // Closed only when the gateway says so: a customer may have paid between query and close,
+      // and a 2xx that did not close (`closed: false`) must retry, where the query then sees PAID.
+      const answer = (await post('/orders/close', payment, context)) as Partial<{ closed: boolean; reason: string }>;
+      if (answer.closed !== true) throw new Error(`${options.name} did not close the order${answer.reason ? ` (${answer.reason})` : ''}`);
     },
   };
 }
