@@ -62,11 +62,19 @@ export function openApiPath(expressPath: string): string {
 }
 
 function responseOf(response: ApiResponse): JsonSchema {
-  if (response.text) return { description: response.description, content: { [response.text]: { schema: { type: 'string' } } } };
-  if (!response.schema) return { description: response.description };
-  const id = responseSchemas.get(response.schema)?.id;
-  const schema = id === undefined ? jsonSchemaOf(response.schema, 'output') : { $ref: `#/components/schemas/${id}` };
-  return { description: response.description, content: { 'application/json': { schema } } };
+  const content: Record<string, JsonSchema> = {};
+  if (response.schema) {
+    const id = responseSchemas.get(response.schema)?.id;
+    content['application/json'] = { schema: id === undefined ? jsonSchemaOf(response.schema, 'output') : { $ref: `#/components/schemas/${id}` } };
+  }
+  if (response.text) content[response.text] = { schema: { type: 'string' } };
+  return { description: response.description, ...(Object.keys(content).length ? { content } : {}) };
+}
+
+function requestBodyOf(op: ApiOperation): JsonSchema | undefined {
+  if (op.body) return { required: op.body.required, content: { 'application/json': { schema: { $ref: `#/components/schemas/${op.body.id}` } } } };
+  if (op.rawBody) return { required: true, description: op.rawBody.description, content: Object.fromEntries(op.rawBody.contentTypes.map((type) => [type, {}])) };
+  return undefined;
 }
 
 function operationOf(op: ApiOperation): JsonSchema {
@@ -77,7 +85,12 @@ function operationOf(op: ApiOperation): JsonSchema {
   ];
   const responses: Record<string, JsonSchema> = {};
   for (const [status, response] of Object.entries(op.responses)) responses[status] = responseOf(response);
-  for (const code of [...op.errors].sort((a, b) => ERROR_STATUS[a] - ERROR_STATUS[b])) responses[String(ERROR_STATUS[code])] = { $ref: `#/components/responses/${code}` };
+  for (const code of [...op.errors].sort((a, b) => ERROR_STATUS[a] - ERROR_STATUS[b])) {
+    const status = String(ERROR_STATUS[code]);
+    if (responses[status]) throw new Error(`${op.method.toUpperCase()} ${op.path} describes ${status} twice`);
+    responses[status] = { $ref: `#/components/responses/${code}` };
+  }
+  const requestBody = requestBodyOf(op);
   return {
     operationId: op.operationId,
     tags: [op.tag],
@@ -85,9 +98,10 @@ function operationOf(op: ApiOperation): JsonSchema {
     ...(op.description ? { description: op.description } : {}),
     security: op.auth === 'none' ? [] : [{ [op.auth]: [] }],
     ...(parameters.length ? { parameters } : {}),
-    ...(op.body ? { requestBody: { required: op.body.required, content: { 'application/json': { schema: { $ref: `#/components/schemas/${op.body.id}` } } } } } : {}),
+    ...(requestBody ? { requestBody } : {}),
     responses,
     'x-listener': op.listener,
+    ...(op.perChannel ? { 'x-channel-types': op.perChannel } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { adminPaymentParams, adminPaymentQuery } from '../admin/admin-payments-schemas';
+import { identifier } from '../shared/validation';
 import { statsQuery } from '../admin/admin-schemas';
 import { apiKeyParams, merchantParams, platformKeyParams, platformKeySchema, registerMerchantSchema } from '../merchants/merchants-schemas';
 import { parkedItemParams, parkedListQuery } from '../parking/parking-schemas';
@@ -29,7 +30,7 @@ export type Listener = 'public' | 'admin' | 'both';
 
 export interface ApiResponse {
   description: string;
-  /** A JSON body (a schema of openapi-schemas.ts), or text for the two non-JSON answers. */
+  /** A JSON body (a schema of openapi-schemas.ts); a text body; or both, for a channel's own answers. */
   schema?: z.ZodType;
   text?: 'text/plain' | 'text/html';
 }
@@ -50,9 +51,19 @@ export interface ApiOperation {
   /** Header parameters, described by hand: the service reads them itself. */
   headers?: Array<{ name: string; description: string }>;
   body?: { id: string; schema: z.ZodType; required: boolean };
+  /** A body in a channel's own wire format, read as raw bytes (no JSON middleware, no zod schema). */
+  rawBody?: { contentTypes: string[]; description: string };
+  /** Mounted once per configured channel of these adapter types, at the channel's name. */
+  perChannel?: Array<'wechatpay' | 'alipay' | 'stripe'>;
   responses: Record<number, ApiResponse>;
   errors: ErrorCode[];
 }
+
+/** The channel of the path: its name in the config (channels.<name>). */
+const channelParams = z.object({ channel: identifier.meta({ description: 'The channel name, as configured' }) });
+
+/** WeChat Pay retries a notification answered with this body and a 4xx or 5xx. */
+const wechatPayFailSchema = z.object({ code: z.literal('FAIL'), message: z.string() }).strict();
 
 /** The payment id of the path; any string, an unknown one is a 404. */
 const paymentParams = z.object({ id: z.string().min(1).meta({ description: 'The payment id (pay_...)' }) });
@@ -164,6 +175,53 @@ export const API_OPERATIONS: ApiOperation[] = [
     body: { id: 'CallbackRequest', schema: callbackSchema, required: true },
     responses: { 200: payment('The payment after the callback') },
     errors: [...JSON_BODY, 'UNAUTHORIZED', 'NOT_FOUND', 'CONFLICT', ...SERVER],
+  },
+  // The channels' native notifications, each verified the way its channel signs.
+  {
+    method: 'post',
+    path: '/v1/channels/:channel/notify',
+    operationId: 'channelNotify',
+    tag: 'channels',
+    summary: 'A WeChat Pay or Alipay notification',
+    description:
+      'Mounted for each channel configured with adapter type wechatpay or alipay, at its name. WeChat Pay: its JSON notification, verified by its ' +
+      'Wechatpay-* signature headers (the platform key, within 300 s) and decrypted (AEAD_AES_256_GCM); answered 204, or 4xx/5xx with ' +
+      '`{"code":"FAIL","message":...}` so WeChat Pay retries. Alipay: its form-encoded notification, verified by RSA2 with Alipay\'s public key; ' +
+      'answered `success`, or `fail` so Alipay retries. A notification that does not verify or names no payment of the channel changes nothing.',
+    auth: 'none',
+    listener: 'public',
+    perChannel: ['wechatpay', 'alipay'],
+    params: channelParams,
+    rawBody: { contentTypes: ['application/json', 'application/x-www-form-urlencoded'], description: "The channel's notification as it sends it" },
+    responses: {
+      200: { description: 'Alipay: applied (or nothing to apply)', text: 'text/plain' },
+      204: { description: 'WeChat Pay: applied (or nothing to apply)' },
+      400: { description: 'Refused, nothing changed; the channel retries', schema: wechatPayFailSchema, text: 'text/plain' },
+      401: { description: 'WeChat Pay: the signature does not verify', schema: wechatPayFailSchema },
+      404: { description: 'WeChat Pay: no payment of this channel for the order', schema: wechatPayFailSchema },
+      500: { description: 'WeChat Pay: an internal error; it retries', schema: wechatPayFailSchema },
+      503: { description: 'Alipay: the database did not answer; it retries', text: 'text/plain' },
+    },
+    errors: [],
+  },
+  {
+    method: 'post',
+    path: '/v1/channels/:channel/webhook',
+    operationId: 'channelWebhook',
+    tag: 'channels',
+    summary: "A Stripe event (the channel's webhook endpoint)",
+    description:
+      'Mounted for each channel configured with adapter type stripe, at its name. The Stripe-Signature header (HMAC-SHA256 with the endpoint secret, ' +
+      'within 300 s) is checked on the raw body. Only payment_intent.succeeded settles a payment, the one its metadata.payment_id names; other events answer 200 and change nothing. ' +
+      'A 4xx or 5xx makes Stripe deliver the event again.',
+    auth: 'none',
+    listener: 'public',
+    perChannel: ['stripe'],
+    params: channelParams,
+    headers: [{ name: 'Stripe-Signature', description: 't=<unix seconds>,v1=<hex HMAC-SHA256(endpoint secret, "<t>.<body>")>' }],
+    rawBody: { contentTypes: ['application/json'], description: 'The Stripe event as Stripe sends it' },
+    responses: { 200: { description: 'Received', schema: z.object({ received: z.literal(true) }).strict() } },
+    errors: ['VALIDATION_FAILED', 'INTERNAL', 'UNAVAILABLE'],
   },
   // Admin: merchants and credentials.
   {

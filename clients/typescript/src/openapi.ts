@@ -108,6 +108,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/channels/{channel}/notify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A WeChat Pay or Alipay notification
+         * @description Mounted for each channel configured with adapter type wechatpay or alipay, at its name. WeChat Pay: its JSON notification, verified by its Wechatpay-* signature headers (the platform key, within 300 s) and decrypted (AEAD_AES_256_GCM); answered 204, or 4xx/5xx with `{"code":"FAIL","message":...}` so WeChat Pay retries. Alipay: its form-encoded notification, verified by RSA2 with Alipay's public key; answered `success`, or `fail` so Alipay retries. A notification that does not verify or names no payment of the channel changes nothing.
+         */
+        post: operations["channelNotify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/channels/{channel}/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A Stripe event (the channel's webhook endpoint)
+         * @description Mounted for each channel configured with adapter type stripe, at its name. The Stripe-Signature header (HMAC-SHA256 with the endpoint secret, within 300 s) is checked on the raw body. Only payment_intent.succeeded settles a payment, the one its metadata.payment_id names; other events answer 200 and change nothing. A 4xx or 5xx makes Stripe deliver the event again.
+         */
+        post: operations["channelWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/merchants": {
         parameters: {
             query?: never;
@@ -1019,6 +1059,141 @@ export interface operations {
             409: components["responses"]["CONFLICT"];
             413: components["responses"]["PAYLOAD_TOO_LARGE"];
             415: components["responses"]["UNSUPPORTED_MEDIA_TYPE"];
+            500: components["responses"]["INTERNAL"];
+            503: components["responses"]["UNAVAILABLE"];
+        };
+    };
+    channelNotify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel name, as configured */
+                channel: string;
+            };
+            cookie?: never;
+        };
+        /** @description The channel's notification as it sends it */
+        requestBody: {
+            content: {
+                "application/json": unknown;
+                "application/x-www-form-urlencoded": unknown;
+            };
+        };
+        responses: {
+            /** @description Alipay: applied (or nothing to apply) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description WeChat Pay: applied (or nothing to apply) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Refused, nothing changed; the channel retries */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        code: "FAIL";
+                        message: string;
+                    };
+                    "text/plain": string;
+                };
+            };
+            /** @description WeChat Pay: the signature does not verify */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        code: "FAIL";
+                        message: string;
+                    };
+                };
+            };
+            /** @description WeChat Pay: no payment of this channel for the order */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        code: "FAIL";
+                        message: string;
+                    };
+                };
+            };
+            /** @description WeChat Pay: an internal error; it retries */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        code: "FAIL";
+                        message: string;
+                    };
+                };
+            };
+            /** @description Alipay: the database did not answer; it retries */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
+    channelWebhook: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description t=<unix seconds>,v1=<hex HMAC-SHA256(endpoint secret, "<t>.<body>")> */
+                "Stripe-Signature": string;
+            };
+            path: {
+                /** @description The channel name, as configured */
+                channel: string;
+            };
+            cookie?: never;
+        };
+        /** @description The Stripe event as Stripe sends it */
+        requestBody: {
+            content: {
+                "application/json": unknown;
+            };
+        };
+        responses: {
+            /** @description Received */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        received: true;
+                    };
+                };
+            };
+            400: components["responses"]["VALIDATION_FAILED"];
             500: components["responses"]["INTERNAL"];
             503: components["responses"]["UNAVAILABLE"];
         };
