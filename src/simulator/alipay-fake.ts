@@ -11,7 +11,9 @@ import { z } from 'zod';
  * object, made with the fake's own private key (standing in for Alipay's). Only
  * `alipay.trade.query` and `alipay.trade.close` are served.
  *
- * Scriptable per out_trade_no (our payment id); each query takes the next answer, the last repeats:
+ * Scriptable per out_trade_no (our payment id); each query takes the next answer, the last repeats,
+ * and a state answer sets the trade, which close then acts on as Alipay does (only WAIT_BUYER_PAY
+ * closes; a closed trade ends the script, so later queries see it closed):
  *   PUT  /script/:outTradeNo  { "answers": [{ "kind": "error", "status": 503 }, { "kind": "paid", "totalAmount": "19.99" }],
  *                               "closeAnswers": [{ "kind": "throttled" }, { "kind": "normal" }] }
  *   PUT  /trades/:outTradeNo  { "status": "WAIT_BUYER_PAY", "totalAmount": "19.99" }   the trade as it is now
@@ -38,13 +40,16 @@ const faultAnswers = [
   z.object({ kind: z.literal('system_error'), code: z.enum(['20000', '40004']).default('20000'), subCode: z.string().max(64).default('aop.ACQ.SYSTEM_ERROR') }).strict(),
   z.object({ kind: z.literal('slow'), ms: z.number().int().positive().max(120000) }).strict(),
 ] as const;
-/** tamper: the answer is altered after signing; forge: signed with a key that is not the fake's. */
-const signing = { tamper: z.boolean().optional(), forge: z.boolean().optional() };
+/**
+ * tamper: the answer is altered after signing; forge: signed with a key that is not the fake's;
+ * smuggle: a second, unsigned `<method>_response` saying the opposite is appended after the sign.
+ */
+const signing = { tamper: z.boolean().optional(), forge: z.boolean().optional(), smuggle: z.boolean().optional() };
 const queryAnswerSchema = z.union([...stateAnswers, ...faultAnswers].map((s) => s.extend(signing)) as unknown as [z.ZodTypeAny, z.ZodTypeAny, ...z.ZodTypeAny[]]);
 const closeAnswerSchema = z.union([z.object({ kind: z.literal('normal') }).strict(), ...faultAnswers].map((s) => s.extend(signing)) as unknown as [z.ZodTypeAny, z.ZodTypeAny, ...z.ZodTypeAny[]]);
 const scriptSchema = z.object({ answers: z.array(queryAnswerSchema).min(1).optional(), closeAnswers: z.array(closeAnswerSchema).min(1).optional() }).strict();
 
-type Signing = { tamper?: boolean; forge?: boolean };
+type Signing = { tamper?: boolean; forge?: boolean; smuggle?: boolean };
 type QueryAnswer = (
   | { kind: 'paid'; totalAmount?: string; tradeNo?: string; finished?: boolean }
   | { kind: 'waiting'; paidBeforeClose?: boolean }
@@ -147,8 +152,8 @@ export function createAlipayFakeApp(options: AlipayFakeOptions) {
     const text = JSON.stringify(content);
     const sign = rsa2Sign(text, how.forge ? forgerKey : options.alipayPrivateKey);
     // An attacker's edit: a closed trade said paid, anything else said closed.
-    const sent = how.tamper ? JSON.stringify({ ...content, trade_status: content.trade_status === 'TRADE_CLOSED' ? 'TRADE_SUCCESS' : 'TRADE_CLOSED' }) : text;
-    return `{"${key}":${sent},"sign":"${sign}"}`;
+    const opposite = JSON.stringify({ ...content, code: '10000', trade_status: content.trade_status === 'TRADE_CLOSED' ? 'TRADE_SUCCESS' : 'TRADE_CLOSED' });
+    return `{"${key}":${how.tamper ? opposite : text},"sign":"${sign}"${how.smuggle ? `,"${key}":${opposite}` : ''}}`;
   }
   const failure = (code: string, msg: string, subCode: string, subMsg: string, extra: Record<string, unknown> = {}) => ({ code, msg, sub_code: subCode, sub_msg: subMsg, ...extra });
 

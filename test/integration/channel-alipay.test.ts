@@ -140,6 +140,13 @@ describe('Alipay channel: alipay-sdk against a protocol-faithful fake', () => {
       await expect(adapterWith().queryOrder(payment, context)).rejects.toThrow(/signature did not verify/);
       await fake.script(payment.id, [{ kind: 'closed', forge: true }]);
       await expect(adapterWith().queryOrder(payment, context)).rejects.toThrow(/signature did not verify/);
+      // A second response object after the sign (JSON.parse keeps the last one) is not believed:
+      // only the signed text is read.
+      const smuggled = resource();
+      await fake.script(smuggled.id, [{ kind: 'paid', totalAmount: '19.99', tradeNo: '2026120122001400000000000003', smuggle: true }]);
+      expect(await adapterWith().queryOrder(smuggled, context)).toEqual({ status: 'PAID', transactionId: '2026120122001400000000000003', paidAmount: 1999 });
+      await fake.script(smuggled.id, [{ kind: 'closed', smuggle: true }]);
+      expect(await adapterWith().queryOrder(smuggled, context)).toEqual({ status: 'NOT_PAID' });
       // A close's answer too.
       const closing = resource();
       await fake.script(closing.id, [{ kind: 'waiting' }], [{ kind: 'normal', tamper: true }]);

@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { AlipaySdk, type AlipaySdkCommonResult } from 'alipay-sdk';
+import { request } from 'undici';
 import type { AdapterConfig } from '../../config/config-schema';
 import type { PaymentResource } from '../../payments/payment-resource';
 import type { ChannelAdapter, QueryResult } from './channel-adapter';
@@ -94,30 +95,30 @@ export function createAlipaySdk(name: string, config: AlipayConfig, credentials:
     alipayPublicKey: publicKeyPem(alipayPublicKey, `${prefix}ALIPAY_PUBLIC_KEY`),
     signType: 'RSA2',
     gateway: config.gateway,
-    timeout: config.timeoutMs,
-    // Alipay's own field names (trade_status, sub_code), as its documents spell them.
-    camelcase: false,
   });
 }
 
-/** A short, English account of what failed, for the logs and the payment's timeline. */
-function describeFailure(method: string, err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  // The SDK's own messages (alipay.js): a signature that does not verify, or none at all
-  // (node:crypto refuses a missing signature with ERR_INVALID_ARG_TYPE).
-  if (message.includes('验签失败') || (err as { code?: string }).code === 'ERR_INVALID_ARG_TYPE') {
-    return `${method}: the answer's signature did not verify with the Alipay public key`;
+/** The most of an answer that is read: a trade.query answer is about 1 KiB. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_ANSWER_BYTES) {
+      body.destroy();
+      throw new Error(`the answer is larger than ${MAX_ANSWER_BYTES} bytes`);
+    }
+    chunks.push(chunk);
   }
-  const status = /status: (\d{3})/.exec(message);
-  if (status) return `${method}: the gateway answered HTTP ${status[1]}`;
-  if (message.includes('Response 格式错误')) return `${method}: the gateway's answer is not an Alipay response`;
-  return `${method}: ${message}`.slice(0, ERROR_TEXT_MAX);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
  * Alipay through the official `alipay-sdk` (README.md, "Alipay"): `alipay.trade.query`, then
- * `alipay.trade.close`, by out_trade_no = our payment id. Only a signed answer is believed:
- * every call passes validateSign, so a forged or altered answer throws and is retried.
+ * `alipay.trade.close`, by out_trade_no = our payment id, signed and verified by the SDK. Only
+ * what Alipay's signature covers is believed: a forged or altered answer throws and is retried.
  *
  * trade_status → result (README.md says why):
  *   TRADE_SUCCESS, TRADE_FINISHED → PAID (trade_no, total_amount in fen)
@@ -136,22 +137,65 @@ export function createAlipayAdapter(options: {
   now?: () => number;
 }): ChannelAdapter {
   const { name, limiter } = options;
+  const timeoutMs = options.config.timeoutMs;
   const now = options.now ?? Date.now;
   const sdk = createAlipaySdk(name, options.config, options.credentials);
   /** Payments a query just found TRADE_CLOSED, a final state: their close needs no call. */
   const closedAt = new Map<string, number>();
 
+  /**
+   * One gateway call: the parameters signed by the SDK (sdkExecute: RSA2 over the sorted
+   * parameters, with the app's private key), posted as a form, and the answer verified by the
+   * SDK (getSignStr, rsaCheck). Why not sdk.exec: it verifies the first `<method>_response` of the
+   * text but hands back JSON.parse's, which is the last, so a second one added after the sign
+   * would be believed unsigned. Here only the text the signature covers is parsed.
+   */
   async function call(method: 'alipay.trade.query' | 'alipay.trade.close', payment: PaymentResource): Promise<AlipaySdkCommonResult> {
     await limiter.take();
+    const failed = (what: string, cause?: unknown) => new Error(`${name} ${method}: ${what}`.slice(0, ERROR_TEXT_MAX), { cause });
+    // Alipay reads its parameters from the query string or the form body alike.
+    const form = sdk.sdkExecute(method, { bizContent: { out_trade_no: payment.id } });
+    let status: number;
+    let text: string;
+    try {
+      const res = await request(sdk.config.gateway, {
+        method: 'POST',
+        body: form,
+        headers: { 'content-type': 'application/x-www-form-urlencoded;charset=utf-8', accept: 'application/json', 'accept-encoding': 'identity', 'user-agent': sdk.version },
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      status = res.statusCode;
+      text = await readCapped(res.body);
+    } catch (err) {
+      throw failed((err as Error).message, err);
+    }
+    if (status !== 200) throw failed(`the gateway answered HTTP ${status}`);
+
+    const key = `${method.replace(/\./g, '_')}_response`;
+    let envelope: unknown;
+    try {
+      envelope = JSON.parse(text);
+    } catch {
+      envelope = undefined;
+    }
+    const sign = (envelope as { sign?: unknown } | undefined)?.sign;
+    if (typeof envelope !== 'object' || envelope === null || !(key in envelope) || typeof sign !== 'string') {
+      throw failed(`the gateway's answer is not a signed ${key}`);
+    }
+    const signed = sdk.getSignStr(text, key);
+    if (!sdk.rsaCheck(signed, sign, 'RSA2')) throw failed("the answer's signature did not verify with the Alipay public key");
     let answer: AlipaySdkCommonResult;
     try {
-      answer = await sdk.exec(method, { bizContent: { out_trade_no: payment.id } }, { validateSign: true });
-    } catch (err) {
-      throw new Error(`${name} ${describeFailure(method, err)}`, { cause: err });
+      answer = JSON.parse(signed) as AlipaySdkCommonResult;
+    } catch {
+      throw failed('the signed answer is not JSON');
     }
+    if (typeof answer !== 'object' || answer === null) throw failed('the signed answer is not an object');
     // A signed answer about another order (a replay of someone else's) settles nothing.
     if (answer.out_trade_no !== undefined && answer.out_trade_no !== payment.id) {
-      throw new Error(`${name} ${method}: the answer is about out_trade_no ${String(answer.out_trade_no).slice(0, 64)}, not ${payment.id}`);
+      throw failed(`the answer is about out_trade_no ${String(answer.out_trade_no).slice(0, 64)}, not ${payment.id}`);
     }
     return answer;
   }
