@@ -147,7 +147,9 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   const merchantsHttp = createOutboundHttp({ policy, perHostConcurrency: config.notifications.perHostConcurrency });
   shutdown.register('merchant http client', () => merchantsHttp.close());
   // One gateway per channel serves every remedy call: its cap is the batch's channel concurrency.
-  const channelsHttp = createOutboundHttp({ policy, perHostConcurrency: config.worker.channelConcurrency * 4, breakerFailures: 50, breakerOpenMs: 5000 });
+  // Channel answers are read up to 16 KiB: a transaction with its promotion details runs long,
+  // and a cut answer would fail its signature check (wechatpay-adapter.ts).
+  const channelsHttp = createOutboundHttp({ policy, perHostConcurrency: config.worker.channelConcurrency * 4, breakerFailures: 50, breakerOpenMs: 5000, maxResponseBytes: 16 * 1024 });
   shutdown.register('channel http client', () => channelsHttp.close());
 
   // Compensation worker.

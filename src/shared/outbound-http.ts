@@ -97,6 +97,8 @@ interface HostState {
 
 export interface OutboundResponse {
   status: number;
+  /** The answer's headers (a channel signs its answers in them). */
+  headers: Record<string, string | string[] | undefined>;
   /** At most `maxResponseBytes` of the answer, as text. */
   body: string;
 }
@@ -176,47 +178,54 @@ export function createOutboundHttp(options: {
     return Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
   }
 
+  /** One call with any method, under the same policy, caps and breaker as `post`. */
+  async function send(method: 'GET' | 'POST', rawUrl: string, body: string | undefined, headers: Record<string, string>, timeoutMs: number): Promise<OutboundResponse> {
+    let url: URL;
+    try {
+      url = new URL(rawUrl);
+    } catch {
+      throw new OutboundError('refused', 'not a URL');
+    }
+    const state = admit(url);
+    await takeSlot(url.host, state);
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      const res = await request(url, {
+        method,
+        body,
+        headers: { ...headers, 'accept-encoding': 'identity' },
+        dispatcher,
+        signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      const text = await readCapped(res.body);
+      // A 5xx counts against the host like a timeout; any answer below it resets the count.
+      if (res.statusCode >= 500) fail(state);
+      else state.failures = 0;
+      return { status: res.statusCode, headers: res.headers, body: text };
+    } catch (err) {
+      if (err instanceof OutboundError) throw err;
+      const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
+      if (e.code === 'EOUTBOUNDREFUSED' || e.cause?.code === 'EOUTBOUNDREFUSED') throw new OutboundError('refused', e.message ?? 'refused');
+      // A request we refused to build (a header value undici rejects) says nothing about the
+      // host: it must not count towards that host's breaker.
+      if (e.code === 'UND_ERR_INVALID_ARG') throw new OutboundError('refused', e.message ?? 'invalid request');
+      fail(state);
+      if (signal.aborted || e.name === 'AbortError' || e.name === 'TimeoutError' || /Timeout/.test(e.code ?? '')) throw new OutboundError('timeout', `no answer within ${timeoutMs} ms`);
+      throw new OutboundError('network', e.message ?? String(err));
+    } finally {
+      releaseSlot(state);
+    }
+  }
+
   return {
     /** POSTs `body`; a non-2xx is an answer, not an error. Throws OutboundError when no answer came. */
-    async post(rawUrl: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<OutboundResponse> {
-      let url: URL;
-      try {
-        url = new URL(rawUrl);
-      } catch {
-        throw new OutboundError('refused', 'not a URL');
-      }
-      const state = admit(url);
-      await takeSlot(url.host, state);
-      const signal = AbortSignal.timeout(timeoutMs);
-      try {
-        const res = await request(url, {
-          method: 'POST',
-          body,
-          headers: { ...headers, 'accept-encoding': 'identity' },
-          dispatcher,
-          signal,
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-        });
-        const text = await readCapped(res.body);
-        // A 5xx counts against the host like a timeout; any answer below it resets the count.
-        if (res.statusCode >= 500) fail(state);
-        else state.failures = 0;
-        return { status: res.statusCode, body: text };
-      } catch (err) {
-        if (err instanceof OutboundError) throw err;
-        const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
-        if (e.code === 'EOUTBOUNDREFUSED' || e.cause?.code === 'EOUTBOUNDREFUSED') throw new OutboundError('refused', e.message ?? 'refused');
-        // A request we refused to build (a header value undici rejects) says nothing about the
-        // host: it must not count towards that host's breaker.
-        if (e.code === 'UND_ERR_INVALID_ARG') throw new OutboundError('refused', e.message ?? 'invalid request');
-        fail(state);
-        if (signal.aborted || e.name === 'AbortError' || e.name === 'TimeoutError' || /Timeout/.test(e.code ?? '')) throw new OutboundError('timeout', `no answer within ${timeoutMs} ms`);
-        throw new OutboundError('network', e.message ?? String(err));
-      } finally {
-        releaseSlot(state);
-      }
+    post(rawUrl: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<OutboundResponse> {
+      return send('POST', rawUrl, body, headers, timeoutMs);
     },
+
+    request: send,
     close: () => dispatcher.close(),
   };
 

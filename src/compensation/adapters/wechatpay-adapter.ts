@@ -1,7 +1,6 @@
-import { request as undiciRequest } from 'undici';
 import type { AdapterConfig } from '../../config/config-schema';
 import type { PaymentResource } from '../../payments/payment-resource';
-import { OutboundError, type OutboundHttp } from '../../shared/outbound-http';
+import type { OutboundHttp, OutboundResponse } from '../../shared/outbound-http';
 import type { ChannelAdapter, QueryResult } from './channel-adapter';
 import type { RateLimiter } from './rate-limiter';
 import { authorizationHeader, loadWechatPayKeys, signatureHeadersOf, verifyWechatPaySignature } from './wechatpay-signature';
@@ -9,11 +8,7 @@ import { authorizationHeader, loadWechatPayKeys, signatureHeadersOf, verifyWecha
 type WechatPayConfig = Extract<AdapterConfig, { type: 'wechatpay' }>;
 
 /** An answer with its headers: WeChat Pay signs answers in them. */
-interface ChannelAnswer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
+type ChannelAnswer = OutboundResponse;
 type ChannelRequest = (method: 'GET' | 'POST', url: string, body: string | undefined, headers: Record<string, string>, timeoutMs: number) => Promise<ChannelAnswer>;
 
 /** What a query's answer may hold; every field is checked before it is believed. */
@@ -25,37 +20,6 @@ interface TransactionAnswer {
   amount?: { total?: unknown; currency?: unknown };
 }
 
-/** An answer big enough for a transaction with its promotion details, and no bigger. */
-const MAX_ANSWER_BYTES = 16 * 1024;
-
-/**
- * The outbound client's `request` when it has one (any method, the answer's headers); until
- * then, a direct call with the same limits: no redirects, identity encoding, a capped read and a
- * total timeout. The channel's base URL is the operator's, not a hostile one, and loopback is
- * what the tests' fake listens on.
- */
-function requestOf(http: OutboundHttp): ChannelRequest {
-  const general = (http as OutboundHttp & { request?: ChannelRequest }).request;
-  if (typeof general === 'function') return general.bind(http);
-  return async (method, url, body, headers, timeoutMs) => {
-    const signal = AbortSignal.timeout(timeoutMs);
-    try {
-      const res = await undiciRequest(url, { method, body, headers: { ...headers, 'accept-encoding': 'identity' }, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, reset: true });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res.body) {
-        chunks.push(chunk as Buffer);
-        size += (chunk as Buffer).length;
-        if (size >= MAX_ANSWER_BYTES) break; // leaving the loop destroys the stream
-      }
-      return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8') };
-    } catch (err) {
-      const e = err as { name?: string; message?: string };
-      if (signal.aborted || e.name === 'AbortError' || e.name === 'TimeoutError') throw new OutboundError('timeout', `no answer within ${timeoutMs} ms`);
-      throw new OutboundError('network', e.message ?? String(err));
-    }
-  };
-}
 
 /** The `code` of an error answer (`{"code":"ORDER_NOT_EXIST","message":"..."}`), if it has one. */
 function errorCodeOf(answer: ChannelAnswer): string | undefined {
@@ -82,7 +46,8 @@ export function createWechatPayAdapter(options: { name: string; config: WechatPa
   const keys = loadWechatPayKeys(name, options.credentials);
   const now = options.now ?? Date.now;
   const base = config.baseUrl.replace(/\/$/, '');
-  const send = requestOf(options.http);
+  // The outbound client: any method, the answer's headers, its caps, breaker and address policy.
+  const send: ChannelRequest = (method, url, body, headers, timeoutMs) => options.http.request(method, url, body, headers, timeoutMs);
 
   async function call(method: 'GET' | 'POST', path: string, body: string | undefined): Promise<ChannelAnswer> {
     await limiter.take(); // every request counts against the channel's cap, closes included
