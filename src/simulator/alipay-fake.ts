@@ -1,12 +1,15 @@
 import express from 'express';
 import { createSign, createVerify, generateKeyPairSync, randomInt, randomUUID, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { formatAlipayTime } from '../compensation/adapters/alipay-adapter';
+import { parseAlipayTime } from '../channels/alipay-notify';
 
 /**
  * A fake of Alipay's OpenAPI 2.0 gateway for tests and the demo, speaking the real wire format:
  * `POST /gateway.do` with the common parameters in the query string and `biz_content` in a form
  * body, the request signed RSA2 by the app (every parameter but `sign`, sorted, `k=v&...`,
- * SHA256withRSA, base64) and checked here with the app's public key; answers as
+ * SHA256withRSA, base64) and checked here with the app's public key, its `timestamp` Beijing time
+ * within 30 minutes; answers as
  * `{"<method>_response":{...},"sign":"..."}` with `sign` over the exact text of the response
  * object, made with the fake's own private key (standing in for Alipay's). Only
  * `alipay.trade.query` and `alipay.trade.close` are served.
@@ -22,6 +25,8 @@ import { z } from 'zod';
  *   POST /notify/:outTradeNo  { "url": "...", "tradeStatus": "TRADE_SUCCESS", ... }   posts an
  *        asynchronous notification (trade_status_sync) signed Alipay's way, answers { status, body }
  */
+
+const REQUEST_VALID_MS = 30 * 60_000;
 
 /** Answers that say what the trade is now (and then answer from it), or a fault of the gateway. */
 const stateAnswers = [
@@ -93,6 +98,8 @@ export interface AlipayFakeCall {
   /** Whether the request's RSA2 signature verified with the app's public key. */
   signed: boolean;
   appId: string | null;
+  /** The request's timestamp parameter, as sent (Beijing time). */
+  timestamp: string | null;
   at: string;
   /** What the fake answered: the trade_status, a sub_code, or the fault. */
   answered: string;
@@ -129,10 +136,6 @@ export function alipaySignContent(params: Record<string, string>, exclude: strin
 
 const rsa2Sign = (text: string, key: string | KeyObject) => createSign('RSA-SHA256').update(text, 'utf8').sign(key, 'base64');
 
-/** Beijing time (GMT+8) as Alipay writes it: yyyy-MM-dd HH:mm:ss. */
-export function formatAlipayTime(ms: number): string {
-  return new Date(ms + 8 * 3600_000).toISOString().slice(0, 19).replace('T', ' ');
-}
 
 export function createAlipayFakeApp(options: AlipayFakeOptions) {
   const now = options.now ?? Date.now;
@@ -256,7 +259,7 @@ export function createAlipayFakeApp(options: AlipayFakeOptions) {
     } catch {
       signed = false;
     }
-    const call: AlipayFakeCall = { method, outTradeNo, signed, appId: params.app_id ?? null, at: new Date(now()).toISOString(), answered: '' };
+    const call: AlipayFakeCall = { method, outTradeNo, signed, appId: params.app_id ?? null, timestamp: params.timestamp ?? null, at: new Date(now()).toISOString(), answered: '' };
     calls.push(call);
     const answerWith = (content: Record<string, unknown>, how?: Signing) => {
       call.answered = String(content.trade_status ?? content.sub_code ?? content.msg);
@@ -270,7 +273,9 @@ export function createAlipayFakeApp(options: AlipayFakeOptions) {
     }
     if (params.app_id !== options.appId) return answerWith(failure('40002', 'Invalid Arguments', 'isv.invalid-app-id', '无效的AppID参数'));
     if (params.charset?.toLowerCase() !== 'utf-8' || params.version !== '1.0') return answerWith(failure('40002', 'Invalid Arguments', 'isv.invalid-charset', '字符集或版本错误'));
-    if (!/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(params.timestamp ?? '')) return answerWith(failure('40002', 'Invalid Arguments', 'isv.invalid-timestamp', '非法的时间戳参数'));
+    // timestamp is Beijing time, and a request expires 30 minutes after it.
+    const sentAt = parseAlipayTime(params.timestamp);
+    if (sentAt === undefined || Math.abs(now() - sentAt) > REQUEST_VALID_MS) return answerWith(failure('40002', 'Invalid Arguments', 'isv.invalid-timestamp', '非法的时间戳参数'));
     if (!signed) return answerWith(failure('40002', 'Invalid Arguments', 'isv.invalid-signature', '验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配'));
     if (outTradeNo === null) return answerWith(failure('40004', 'Business Failed', 'ACQ.INVALID_PARAMETER', '参数无效'));
 

@@ -3,11 +3,11 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ALIPAY_NOTIFY_MAX_AGE_MS, parseAlipayTime } from '../../src/channels/alipay-notify';
-import { createAlipayAdapter, yuanToMinorUnits } from '../../src/compensation/adapters/alipay-adapter';
+import { createAlipayAdapter, formatAlipayTime, yuanToMinorUnits } from '../../src/compensation/adapters/alipay-adapter';
 import type { RateLimiter } from '../../src/compensation/adapters/rate-limiter';
 import type { PaymentResource } from '../../src/payments/payment-resource';
 import { generatePublicId } from '../../src/payments/payments-service';
-import { createAlipayFakeApp, formatAlipayTime, generateAlipayKeys, type AlipayFakeCall, type AlipayFakeTrade } from '../../src/simulator/alipay-fake';
+import { createAlipayFakeApp, generateAlipayKeys, type AlipayFakeCall, type AlipayFakeTrade } from '../../src/simulator/alipay-fake';
 import { createPayment, getPayment, paymentBody, request, txId } from '../helpers/api';
 import { eventsOf, internalIdOf, openTestDatabase } from '../helpers/fixtures';
 import { TEST_ADMIN_TOKEN, deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
@@ -126,7 +126,10 @@ describe('Alipay channel: alipay-sdk against a protocol-faithful fake', () => {
     it('when the app signs a request, then the fake verifies it; with another key the fake refuses it and the adapter throws', async () => {
       const payment = resource();
       await adapterWith().queryOrder(payment, context);
-      expect((await fake.calls(payment.id)).map((c) => [c.method, c.signed, c.appId])).toEqual([['alipay.trade.query', true, APP_ID]]);
+      const [call] = await fake.calls(payment.id);
+      expect([call?.method, call?.signed, call?.appId]).toEqual(['alipay.trade.query', true, APP_ID]);
+      // Beijing time whatever the process's time zone (the SDK alone would write local time).
+      expect(Math.abs(parseAlipayTime(call?.timestamp ?? undefined)! - Date.now())).toBeLessThan(60_000);
 
       const stranger = generateAlipayKeys().appPrivateKey;
       await expect(adapterWith({ PRIVATE_KEY: stranger }).queryOrder(payment, context)).rejects.toThrow(/40002 isv\.invalid-signature/);

@@ -34,6 +34,11 @@ export function yuanToMinorUnits(value: unknown): number | undefined {
   return Number(match[1]) * 100 + Number((match[2] ?? '').padEnd(2, '0'));
 }
 
+/** Beijing time (GMT+8) as Alipay writes and reads it: yyyy-MM-dd HH:mm:ss. */
+export function formatAlipayTime(ms: number): string {
+  return new Date(ms + 8 * 3600_000).toISOString().slice(0, 19).replace('T', ' ');
+}
+
 function rsaKey(key: KeyObject, variable: string): KeyObject {
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   if (key.asymmetricKeyType !== 'rsa' || bits < 2048) throw new Error(`${variable} must be an RSA key of at least 2048 bits (RSA2)`);
@@ -153,8 +158,9 @@ export function createAlipayAdapter(options: {
   async function call(method: 'alipay.trade.query' | 'alipay.trade.close', payment: PaymentResource): Promise<AlipaySdkCommonResult> {
     await limiter.take();
     const failed = (what: string, cause?: unknown) => new Error(`${name} ${method}: ${what}`.slice(0, ERROR_TEXT_MAX), { cause });
-    // Alipay reads its parameters from the query string or the form body alike.
-    const form = sdk.sdkExecute(method, { bizContent: { out_trade_no: payment.id } });
+    // Alipay reads its parameters from the query string or the form body alike. The SDK would
+    // write the timestamp in the process's time zone; Alipay reads it as Beijing time.
+    const form = sdk.sdkExecute(method, { bizContent: { out_trade_no: payment.id }, timestamp: formatAlipayTime(now()) });
     let status: number;
     let text: string;
     try {
