@@ -11,6 +11,7 @@ import { createAlipayFakeApp, generateAlipayKeys, type AlipayFakeCall, type Alip
 import { createPayment, getPayment, paymentBody, request, txId } from '../helpers/api';
 import { eventsOf, internalIdOf, openTestDatabase } from '../helpers/fixtures';
 import { TEST_ADMIN_TOKEN, deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
+import { createOutboundHttp } from '../../src/shared/outbound-http';
 import { waitFor } from '../helpers/wait';
 
 const APP_ID = '2021000000000001';
@@ -66,6 +67,8 @@ function resource(fields: Partial<PaymentResource> = {}): PaymentResource {
 }
 
 const context = { attempt: 1 };
+/** The outbound client the app gives channel adapters (loopback allowed, as outside production). */
+const http = createOutboundHttp({ policy: { allowLoopback: true, allowPrivateHosts: [] }, maxResponseBytes: 16 * 1024 });
 
 describe('Alipay channel: alipay-sdk against a protocol-faithful fake', () => {
   let fake: TestAlipayFake;
@@ -80,6 +83,7 @@ describe('Alipay channel: alipay-sdk against a protocol-faithful fake', () => {
     return createAlipayAdapter({
       name: 'alipay',
       config: { type: 'alipay', gateway: fake.gateway, appId: APP_ID, timeoutMs: 1000, queriesPerSecond: 50 },
+      http,
       credentials: { PRIVATE_KEY: keys.appPrivateKey, ALIPAY_PUBLIC_KEY: keys.alipayPublicKey, ...credentials },
       limiter,
     });
@@ -165,7 +169,7 @@ describe('Alipay channel: alipay-sdk against a protocol-faithful fake', () => {
         [{ kind: 'throttled' }, /HTTP 429/],
         [{ kind: 'system_error' }, /20000 aop\.ACQ\.SYSTEM_ERROR/],
         [{ kind: 'system_error', code: '40004', subCode: 'ACQ.SYSTEM_ERROR' }, /40004 ACQ\.SYSTEM_ERROR/],
-        [{ kind: 'slow', ms: 1500 }, /timeout/i],
+        [{ kind: 'slow', ms: 1500 }, /no answer within 1000 ms/],
       ];
       for (const [answer, error] of cases) {
         const payment = resource();
@@ -174,14 +178,15 @@ describe('Alipay channel: alipay-sdk against a protocol-faithful fake', () => {
       }
     });
 
-    it('when the gateway is not listening, then the adapter throws', async () => {
+    it('when the gateway is not listening, then the adapter throws a network error, which the worker retries', async () => {
       const adapter = createAlipayAdapter({
         name: 'alipay',
         config: { type: 'alipay', gateway: 'http://127.0.0.1:9/gateway.do', appId: APP_ID, timeoutMs: 500, queriesPerSecond: 50 },
+        http,
         credentials: { PRIVATE_KEY: keys.appPrivateKey, ALIPAY_PUBLIC_KEY: keys.alipayPublicKey },
         limiter: { take: async () => {} },
       });
-      await expect(adapter.queryOrder(resource(), context)).rejects.toThrow(/alipay\.trade\.query/);
+      await expect(adapter.queryOrder(resource(), context)).rejects.toMatchObject({ name: 'OutboundError', kind: 'network', message: expect.stringMatching(/ECONNREFUSED/) });
     });
 
     it('when a trade is waiting, then close closes it; closing it again (a repeat after a crash) is success', async () => {

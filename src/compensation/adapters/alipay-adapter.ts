@@ -1,10 +1,10 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { AlipaySdk, type AlipaySdkCommonResult } from 'alipay-sdk';
-import { request } from 'undici';
 import type { AdapterConfig } from '../../config/config-schema';
 import type { PaymentResource } from '../../payments/payment-resource';
 import type { ChannelAdapter, QueryResult } from './channel-adapter';
 import type { RateLimiter } from './rate-limiter';
+import { OutboundError, type OutboundHttp } from '../../shared/outbound-http';
 
 type AlipayConfig = Extract<AdapterConfig, { type: 'alipay' }>;
 
@@ -103,23 +103,6 @@ export function createAlipaySdk(name: string, config: AlipayConfig, credentials:
   });
 }
 
-/** The most of an answer that is read: a trade.query answer is about 1 KiB. */
-const MAX_ANSWER_BYTES = 64 * 1024;
-
-async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > MAX_ANSWER_BYTES) {
-      body.destroy();
-      throw new Error(`the answer is larger than ${MAX_ANSWER_BYTES} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /**
  * Alipay through the official `alipay-sdk` (README.md, "Alipay"): `alipay.trade.query`, then
  * `alipay.trade.close`, by out_trade_no = our payment id, signed and verified by the SDK. Only
@@ -138,6 +121,8 @@ export function createAlipayAdapter(options: {
   name: string;
   config: AlipayConfig;
   credentials: Record<string, string>;
+  /** The outbound client for channel gateways (src/app.ts channelsHttp). */
+  http: OutboundHttp;
   limiter: RateLimiter;
   now?: () => number;
 }): ChannelAdapter {
@@ -164,17 +149,12 @@ export function createAlipayAdapter(options: {
     let status: number;
     let text: string;
     try {
-      const res = await request(sdk.config.gateway, {
-        method: 'POST',
-        body: form,
-        headers: { 'content-type': 'application/x-www-form-urlencoded;charset=utf-8', accept: 'application/json', 'accept-encoding': 'identity', 'user-agent': sdk.version },
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      status = res.statusCode;
-      text = await readCapped(res.body);
+      // Through the outbound client: its address policy, answer cap, per-host slots and breaker.
+      const res = await options.http.request('POST', sdk.config.gateway, form, { 'content-type': 'application/x-www-form-urlencoded;charset=utf-8', accept: 'application/json', 'accept-encoding': 'identity', 'user-agent': sdk.version }, timeoutMs);
+      status = res.status;
+      text = res.body;
     } catch (err) {
+      if (err instanceof OutboundError) throw err; // timeout, network, busy: retried, and counted per host
       throw failed((err as Error).message, err);
     }
     if (status !== 200) throw failed(`the gateway answered HTTP ${status}`);

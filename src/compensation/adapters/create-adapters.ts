@@ -25,7 +25,7 @@ export function createAdapters(config: Config, http: OutboundHttp): Map<string, 
         adapters.set(name, createWechatPayAdapter({ name, config: channel.adapter, credentials: channel.credentials, http, limiter: createRateLimiter(channel.adapter.queriesPerSecond) }));
         break;
       case 'alipay':
-        adapters.set(name, createAlipayAdapter({ name, config: channel.adapter, credentials: channel.credentials, limiter: createRateLimiter(channel.adapter.queriesPerSecond) }));
+        adapters.set(name, createAlipayAdapter({ name, config: channel.adapter, credentials: channel.credentials, http, limiter: createRateLimiter(channel.adapter.queriesPerSecond) }));
         break;
       case 'stripe':
         adapters.set(name, createStripeAdapter({ name, config: channel.adapter, credentials: channel.credentials, limiter: createRateLimiter(channel.adapter.queriesPerSecond) }));
