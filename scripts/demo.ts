@@ -2,13 +2,17 @@
  * The visible demo, through nginx in front of the api replicas:
  *   - registers two merchants with the merchants CLI (npm run merchants -- add), each with its
  *     own API key and webhook secret, notified at a tiny merchant endpoint run by this script;
- *   - creates payments with timeouts of a few seconds, each with its merchant's key;
+ *   - creates payments with timeouts of a few seconds, each with its merchant's key; a quarter
+ *     of them the way a checkout that speaks AMQP would, as payment intents published to
+ *     RabbitMQ as the stack's `checkout` user (scripts/demo-intents.ts), mapped to a platform
+ *     key of the two merchants with the CLI (add-platform-key --amqp-user);
  *   - pays a third of them through channel callbacks that the simulator signs (t, payment id, body);
  *   - scripts the channel simulator to answer "paid" for another third (remedy) and "not paid"
  *     for the rest (closed), one of them after a channel error (retry);
  *   - verifies every notification with its merchant's secret (the client's verifyNotification,
  *     Standard Webhooks), prints a live summary as they settle, then what to look at in the
- *     management console.
+ *     management console;
+ *   - cancels one payment, finds another by its order id and prints both timelines.
  * Payments are created and read with the typed client (clients/typescript), one per merchant key.
  *   tsx scripts/demo.ts [--url http://127.0.0.1:8080] [--count 300] [--simulator http://127.0.0.1:4000]
  */
@@ -17,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { publishIntents } from './demo-intents';
 import { CompensatorError, createCompensatorClient, verifyNotification, type CompensatorClient, type Payment } from '../clients/typescript/src';
 
 const args = process.argv.slice(2);
@@ -30,6 +35,7 @@ const adminUrl = arg('admin', `http://127.0.0.1:${Number(new URL(baseUrl).port |
 const count = Number(arg('count', '300'));
 const consoleUrl = arg('console', 'http://127.0.0.1:15672');
 const prefix = arg('prefix', 'compensator');
+const checkoutAmqpUrl = arg('amqp', 'amqp://checkout:checkout@127.0.0.1:5672');
 
 type Plan = 'callback' | 'remedy' | 'close' | 'retry-then-close';
 
@@ -49,12 +55,18 @@ interface DemoMerchant {
   webhookSecret: string;
 }
 
-/** Registers a merchant with the operators' CLI (the same as `npm run merchants -- add ...`). */
-function addMerchant(merchantId: string, name: string, notifyUrl: string): DemoMerchant {
+/** The operators' CLI (the same as `npm run merchants -- ...`); it prints JSON. */
+function merchantsCli(...cliArgs: string[]): any {
   const cli = path.resolve(__dirname, '..', 'dist', 'merchants', 'merchants-cli.js');
-  const out = execFileSync(process.execPath, [cli, 'add', '--id', merchantId, '--name', name, '--notify-url', notifyUrl], { env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'development' }, encoding: 'utf8' });
-  return JSON.parse(out) as DemoMerchant;
+  return JSON.parse(execFileSync(process.execPath, [cli, ...cliArgs], { env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'development' }, encoding: 'utf8' }));
 }
+
+function addMerchant(merchantId: string, name: string, notifyUrl: string): DemoMerchant {
+  return merchantsCli('add', '--id', merchantId, '--name', name, '--notify-url', notifyUrl) as DemoMerchant;
+}
+
+/** Payment i goes out as a RabbitMQ intent rather than an HTTP call. */
+const viaIntent = (i: number) => i % 4 === 3;
 
 async function main(): Promise<void> {
   // The merchants' endpoint: checks each notification's Standard Webhooks signature with its
@@ -100,20 +112,37 @@ async function main(): Promise<void> {
     const res = await call('POST', `${simulatorUrl}/callbacks`, JSON.stringify({ target: baseUrl, paymentId: p.id, channel: p.channel, body }));
     if (res.status !== 200 || res.body?.status !== 200) throw new Error(`callback failed: ${res.status} ${JSON.stringify(res.body)}`);
   };
+  const checkoutUser = decodeURIComponent(new URL(checkoutAmqpUrl).username);
+  const platformKey = merchantsCli('add-platform-key', '--merchants', shops.map((m) => m.merchantId).join(','), '--amqp-user', checkoutUser);
+  console.log(`Mapped RabbitMQ user ${checkoutUser} to platform key ${platformKey.id} of both merchants (merchants CLI add-platform-key): its intents act with that key.`);
+
   const payments: Payment[] = [];
   const started = Date.now();
+  const answersOf = (plan: Plan) => (plan === 'remedy' ? [{ kind: 'paid' }] : plan === 'retry-then-close' ? [{ kind: 'error' }, { kind: 'not_paid' }] : [{ kind: 'not_paid' }]);
+  const createBody = (i: number) => ({ orderId: `order-${i}`, amount: 100 + i, currency: 'CNY', channel: i % 2 ? 'alipay' : 'wechat', timeoutSeconds: 5 + (i % 11) });
+
+  // A quarter as intents over RabbitMQ: one confirmed publish each, the outcome on direct reply-to.
+  const intentIndexes = plans.map((_, i) => i).filter(viaIntent);
+  for (const i of intentIndexes) await call('PUT', `${simulatorUrl}/script/order-${i}`, JSON.stringify({ answers: answersOf(plans[i] as Plan) }));
+  const replies = await publishIntents({ amqpUrl: checkoutAmqpUrl, prefix, intents: intentIndexes.map((i) => ({ ...createBody(i), merchantId: (shops[i % 2] as DemoMerchant).merchantId })) });
+  for (const [k, i] of intentIndexes.entries()) {
+    const reply = replies[k];
+    if (reply?.type !== 'payment.created') throw new Error(`intent for order-${i} was not created: ${JSON.stringify(reply)}`);
+    payments[i] = reply.body as Payment;
+    if (plans[i] === 'callback') await payByCallback(payments[i] as Payment);
+  }
+  console.log(`Published ${intentIndexes.length} payment intents to ${prefix}.intake as ${checkoutUser}; every one answered payment.created on its reply queue.`);
+
   let next = 0;
   const progress = setInterval(() => console.log(`t+${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s  created ${payments.filter(Boolean).length}/${count}`), 1000);
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       while (next < count) {
         const i = next++;
-        const orderId = `order-${i}`;
+        if (viaIntent(i)) continue;
         const plan = plans[i] as Plan;
-        const answers = plan === 'remedy' ? [{ kind: 'paid' }] : plan === 'retry-then-close' ? [{ kind: 'error' }, { kind: 'not_paid' }] : [{ kind: 'not_paid' }];
-        await call('PUT', `${simulatorUrl}/script/${orderId}`, JSON.stringify({ answers }));
-        const channel = i % 2 ? 'alipay' : 'wechat';
-        const { payment } = await clientOf(i).createPayment({ orderId, amount: 100 + i, currency: 'CNY', channel, timeoutSeconds: 5 + (i % 11) });
+        await call('PUT', `${simulatorUrl}/script/order-${i}`, JSON.stringify({ answers: answersOf(plan) }));
+        const { payment } = await clientOf(i).createPayment(createBody(i));
         payments[i] = payment;
         if (plan === 'callback') await payByCallback(payment);
       }
@@ -154,10 +183,21 @@ async function main(): Promise<void> {
     (err: unknown) => (err instanceof CompensatorError ? `${err.httpStatus} ${err.code}` : String(err)),
   );
   console.log(`Tenancy: shop B reading shop A's payment ${latest[0]?.id} gets ${foreign}.`);
+
+  // Checkout integration: cancel an abandoned order, find a payment by its order id, and where each is.
+  const abandoned = (await clientOf(0).createPayment({ orderId: `abandoned-${run}`, amount: 4200, currency: 'CNY', channel: 'wechat', timeoutSeconds: 900 })).payment;
+  const cancelled = await clientOf(0).cancelPayment(abandoned.id);
+  console.log(`Cancel: ${abandoned.id} (order abandoned-${run}, 15 min timeout) cancelled at once: ${cancelled.status}; its timer will find it settled.`);
+  const found = await clientOf(3).findPaymentByOrder({ orderId: 'order-3' });
+  console.log(`Lookup: shop B's order-3 (published as an intent) is ${found?.id}, ${found?.status}.`);
+  const timeline = async (client: CompensatorClient, id: string) => (await client.listPaymentEvents(id)).map((e) => `${e.from ?? '-'}→${e.to} ${e.cause}`).join(', ');
+  console.log(`Timeline of ${cancelled.id}: ${await timeline(clientOf(0), cancelled.id)}`);
+  if (retried) console.log(`Timeline of ${retried.id}: ${await timeline(clientOf(0), retried.id)}`);
   console.log(`\nLook at the topology in the management console (guest/guest): ${consoleUrl}/#/queues`);
   console.log(`  ${prefix}:delay:level-00-1s ... level-21-2097152s   one TTL queue per power of two seconds`);
   console.log(`  ${prefix}:payment:compensate                        due timers and remedy retries, consumed by the workers`);
   console.log(`  ${prefix}:notification:deliver                      merchant notifications`);
+  console.log(`  ${prefix}:payment:intake                            payment intents checkouts publish to ${prefix}.intake`);
   console.log(`Ops page, on nginx's admin listener (loopback): ${adminUrl}/ops (token: $ADMIN_TOKEN, dev-admin-token-change-me-0123456789 by default)`);
   endpoint.closeAllConnections();
   endpoint.close();
