@@ -9,8 +9,8 @@ import { createParkingService } from './parking/parking-service';
 import { declareNotificationQueue, startNotificationConsumer } from './notifications/notification-consumer';
 import { createNotificationService } from './notifications/notification-service';
 import { createChannelNotifyRoutes } from './channels/channel-notify-routes';
-import { createAdapters } from './compensation/adapters/create-adapters';
-import type { ChannelAdapter } from './compensation/adapters/channel-adapter';
+import { createAdapters } from './channels/create-adapters';
+import type { ChannelAdapter } from './channels/channel-adapter';
 import { declareCompensationQueue, startCompensationConsumer } from './compensation/compensation-consumer';
 import { createCompensationService } from './compensation/compensation-service';
 import { createDelayScheduler } from './delay/delay-scheduler';
@@ -171,7 +171,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
   const notifications = createNotificationService({ config, scheduler, parking, merchants, payments: repository, http: merchantsHttp, metrics, logger: logger.child({ component: 'notifications' }), now: overrides.now });
 
   // Where a payment is: its events and what the parking lot holds for it.
-  const timeline = createPaymentTimeline({ payments: repository, parking });
+  const timeline = createPaymentTimeline({ payments: repository, parkedOf: (paymentId) => parking.ofPayment(paymentId) });
 
   // Admin.
   const parkingService = createParkingService({ parking, payments: repository, scheduler });

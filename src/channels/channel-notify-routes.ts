@@ -1,20 +1,10 @@
 import express, { Router } from 'express';
-import type { Config, RealChannelType } from '../config/config-schema';
+import type { Config } from '../config/config-schema';
 import type { Logger } from '../shared/logger';
 import type { PaymentsService } from '../payments/payments-service';
-import { createAlipayNotifyHandler } from './alipay-notify';
-import { createStripeWebhookHandler } from './stripe-webhook';
-import { createWechatPayNotifyHandler } from './wechatpay-notify';
-
-/** What every channel's notification handler gets: its channel's config and the payments. */
-export interface NotifyHandlerOptions<T extends RealChannelType> {
-  name: string;
-  config: Extract<Config['channels'][string]['adapter'], { type: T }>;
-  credentials: Record<string, string>;
-  payments: PaymentsService;
-  logger: Logger;
-  now?: () => number;
-}
+import { createAlipayNotifyHandler } from './alipay/alipay-notify';
+import { createStripeWebhookHandler } from './stripe/stripe-webhook';
+import { createWechatPayNotifyHandler } from './wechatpay/wechatpay-notify';
 
 /**
  * The channels' native notifications, `POST /v1/channels/<channel>/<notify|webhook>` for each

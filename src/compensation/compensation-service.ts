@@ -14,7 +14,7 @@ import { ConflictError, UnavailableError } from '../shared/errors';
 import { OutboundError } from '../shared/outbound-http';
 import { currentCorrelationId } from '../shared/request-context';
 import type { Logger } from '../shared/logger';
-import type { ChannelAdapter } from './adapters/channel-adapter';
+import type { ChannelAdapter } from '../channels/channel-adapter';
 import { parseTimer, timerMessage, type TimerMessage } from '../messaging/timer-message';
 
 const SETTLED_PER_LOG_LINE = 100;

@@ -1,4 +1,3 @@
-import type { ParkingRepository } from '../parking/parking-repository';
 import type { PaymentEventRow, PaymentRow, PaymentsRepository } from './payments-repository';
 
 /** One entry of `GET /v1/payments/:id/events` (README.md, "HTTP API"). */
@@ -8,6 +7,14 @@ export interface TimelineEvent {
   to: string;
   cause: string;
   details: Record<string, unknown> | null;
+}
+
+/** What the parking lot holds for a payment, as the timeline shows it (parking-repository.ts). */
+export interface ParkedEntry {
+  purpose: string;
+  reason: string;
+  attempts: number;
+  parked_at: Date;
 }
 
 /** Internal keys never leave the service: another payment's numeric id says it exists. */
@@ -24,10 +31,10 @@ function publicDetails(stored: PaymentEventRow['details']): Record<string, unkno
  * deliveries, conflicts) merged with what the parking lot holds for it, oldest first. A parked
  * item changes no state, so it shows the state the payment was in.
  */
-export function createPaymentTimeline(deps: { payments: PaymentsRepository; parking: ParkingRepository }) {
+export function createPaymentTimeline(deps: { payments: PaymentsRepository; parkedOf: (paymentId: number) => Promise<ParkedEntry[]> }) {
   return {
     async of(payment: PaymentRow): Promise<TimelineEvent[]> {
-      const [events, parked] = await Promise.all([deps.payments.eventsOf(payment.id), deps.parking.ofPayment(payment.id)]);
+      const [events, parked] = await Promise.all([deps.payments.eventsOf(payment.id), deps.parkedOf(payment.id)]);
       const timeline: Array<TimelineEvent & { ms: number }> = events.map((e) => ({
         ms: new Date(e.at).getTime(),
         at: new Date(e.at).toISOString(),

@@ -1,8 +1,8 @@
 import express from 'express';
 import { createSign, createVerify, generateKeyPairSync, randomInt, randomUUID, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { formatAlipayTime } from '../compensation/adapters/alipay-adapter';
-import { parseAlipayTime } from '../channels/alipay-notify';
+import { formatAlipayTime } from '../channels/alipay/alipay-adapter';
+import { parseAlipayTime } from '../channels/alipay/alipay-notify';
 
 /**
  * A fake of Alipay's OpenAPI 2.0 gateway for tests and the demo, speaking the real wire format:

@@ -1,8 +1,8 @@
 import type { RequestHandler, Response } from 'express';
 import Stripe from 'stripe';
-import { isLiveKey } from '../compensation/adapters/stripe-adapter';
-import { ConflictError } from '../shared/errors';
-import type { NotifyHandlerOptions } from './channel-notify-routes';
+import { isLiveKey } from './stripe-adapter';
+import { ConflictError } from '../../shared/errors';
+import type { NotifyHandlerOptions } from '../notify-handler';
 
 /** Stripe's own default: a signature older than this is refused, so a captured event cannot be replayed later. */
 const TOLERANCE_SECONDS = 300;

@@ -1,4 +1,4 @@
-import type { ChannelAdapter } from './channel-adapter';
+import type { ChannelAdapter } from '../channel-adapter';
 
 /** Closes without asking: for channels that cannot be queried, or a pure timeout policy. */
 export function createNoneAdapter(): ChannelAdapter {

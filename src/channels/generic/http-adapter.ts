@@ -1,7 +1,7 @@
 import type { PaymentResource } from '../../payments/payment-resource';
 import { signGatewayRequest } from '../../shared/gateway-signature';
 import type { OutboundHttp } from '../../shared/outbound-http';
-import type { ChannelAdapter, QueryContext, QueryResult } from './channel-adapter';
+import type { ChannelAdapter, QueryContext, QueryResult } from '../channel-adapter';
 
 /**
  * The generic JSON gateway. Requests are POSTs of the payment resource to

@@ -1,12 +1,12 @@
-import type { Config } from '../../config/config-schema';
-import type { OutboundHttp } from '../../shared/outbound-http';
+import type { Config } from '../config/config-schema';
+import type { OutboundHttp } from '../shared/outbound-http';
 import type { ChannelAdapter } from './channel-adapter';
-import { createHttpAdapter } from './http-adapter';
-import { createNoneAdapter } from './none-adapter';
-import { createAlipayAdapter } from './alipay-adapter';
+import { createHttpAdapter } from './generic/http-adapter';
+import { createNoneAdapter } from './generic/none-adapter';
+import { createAlipayAdapter } from './alipay/alipay-adapter';
 import { createRateLimiter } from './rate-limiter';
-import { createStripeAdapter } from './stripe-adapter';
-import { createWechatPayAdapter } from './wechatpay-adapter';
+import { createStripeAdapter } from './stripe/stripe-adapter';
+import { createWechatPayAdapter } from './wechatpay/wechatpay-adapter';
 
 /** One adapter per configured channel, as its config says. */
 export function createAdapters(config: Config, http: OutboundHttp): Map<string, ChannelAdapter> {

@@ -1,8 +1,8 @@
 import type { AdapterConfig } from '../../config/config-schema';
 import type { PaymentResource } from '../../payments/payment-resource';
 import type { OutboundHttp, OutboundResponse } from '../../shared/outbound-http';
-import type { ChannelAdapter, QueryResult } from './channel-adapter';
-import type { RateLimiter } from './rate-limiter';
+import type { ChannelAdapter, QueryResult } from '../channel-adapter';
+import type { RateLimiter } from '../rate-limiter';
 import { authorizationHeader, loadWechatPayKeys, signatureHeadersOf, verifyWechatPaySignature } from './wechatpay-signature';
 
 type WechatPayConfig = Extract<AdapterConfig, { type: 'wechatpay' }>;

@@ -1,4 +1,4 @@
-import type { PaymentResource } from '../../payments/payment-resource';
+import type { PaymentResource } from '../payments/payment-resource';
 
 /** What the channel says about an order. UNKNOWN means "ask again later". */
 export type QueryResult =

@@ -1,8 +1,8 @@
 import type { RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { decryptResource, loadWechatPayKeys, signatureHeadersOf, verifyWechatPaySignature } from '../compensation/adapters/wechatpay-signature';
-import { ConflictError } from '../shared/errors';
-import type { NotifyHandlerOptions } from './channel-notify-routes';
+import { decryptResource, loadWechatPayKeys, signatureHeadersOf, verifyWechatPaySignature } from './wechatpay-signature';
+import { ConflictError } from '../../shared/errors';
+import type { NotifyHandlerOptions } from '../notify-handler';
 
 const envelopeSchema = z.object({
   id: z.string().max(128),

@@ -2,8 +2,8 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { AlipaySdk, type AlipaySdkCommonResult } from 'alipay-sdk';
 import type { AdapterConfig } from '../../config/config-schema';
 import type { PaymentResource } from '../../payments/payment-resource';
-import type { ChannelAdapter, QueryResult } from './channel-adapter';
-import type { RateLimiter } from './rate-limiter';
+import type { ChannelAdapter, QueryResult } from '../channel-adapter';
+import type { RateLimiter } from '../rate-limiter';
 import { OutboundError, type OutboundHttp } from '../../shared/outbound-http';
 
 type AlipayConfig = Extract<AdapterConfig, { type: 'alipay' }>;

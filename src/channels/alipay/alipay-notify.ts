@@ -1,7 +1,7 @@
 import type { RequestHandler, Response } from 'express';
-import { createAlipaySdk, yuanToMinorUnits } from '../compensation/adapters/alipay-adapter';
-import { ConflictError } from '../shared/errors';
-import type { NotifyHandlerOptions } from './channel-notify-routes';
+import { createAlipaySdk, yuanToMinorUnits } from './alipay-adapter';
+import { ConflictError } from '../../shared/errors';
+import type { NotifyHandlerOptions } from '../notify-handler';
 
 /**
  * How old a notification's notify_time may be. Alipay retries a notification it did not get

@@ -1,8 +1,8 @@
 import Stripe from 'stripe';
 import type { AdapterConfig } from '../../config/config-schema';
 import type { PaymentResource } from '../../payments/payment-resource';
-import type { ChannelAdapter, QueryResult } from './channel-adapter';
-import type { RateLimiter } from './rate-limiter';
+import type { ChannelAdapter, QueryResult } from '../channel-adapter';
+import type { RateLimiter } from '../rate-limiter';
 
 type StripeAdapterConfig = Extract<AdapterConfig, { type: 'stripe' }>;
 
