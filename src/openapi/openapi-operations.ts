@@ -4,12 +4,11 @@ import { identifier } from '../shared/validation';
 import { statsQuery } from '../admin/admin-schemas';
 import { apiKeyParams, merchantParams, platformKeyParams, platformKeySchema, registerMerchantSchema } from '../merchants/merchants-schemas';
 import { parkedItemParams, parkedListQuery } from '../parking/parking-schemas';
-import { callbackSchema, createPaymentSchema, findByOrderSchema } from '../payments/payments-schemas';
+import { callbackSchema, cancelPaymentSchema, createPaymentSchema, findByOrderSchema } from '../payments/payments-schemas';
 import type { ErrorCode } from '../shared/errors';
 import {
   adminPaymentSchema,
   backlogSchema,
-  emptyBodySchema,
   healthSchema,
   issuedKeySchema,
   merchantListSchema,
@@ -147,7 +146,7 @@ export const API_OPERATIONS: ApiOperation[] = [
     auth: 'merchantKey',
     listener: 'public',
     params: paymentParams,
-    body: { id: 'CancelPaymentRequest', schema: emptyBodySchema, required: false },
+    body: { id: 'CancelPaymentRequest', schema: cancelPaymentSchema, required: false },
     responses: { 200: payment('PAID or CLOSED') },
     errors: [...JSON_BODY, 'NOT_FOUND', 'CONFLICT', ...MERCHANT],
   },

@@ -212,5 +212,3 @@ export const readySchema = z
   .strict()
   .register(responseSchemas, { id: 'Ready' });
 
-/** POST /v1/payments/:id/cancel takes no body, or an empty JSON object. */
-export const emptyBodySchema = z.object({}).strict();

@@ -9,7 +9,7 @@ import type { Metrics } from '../shared/metrics';
 import { parseOrThrow } from '../shared/validation';
 import { toResource } from './payment-resource';
 import type { PaymentRow } from './payments-repository';
-import { callbackSchema, createPaymentSchema, findByOrderSchema } from './payments-schemas';
+import { callbackSchema, cancelPaymentSchema, createPaymentSchema, findByOrderSchema } from './payments-schemas';
 import type { PaymentTimeline } from './payment-timeline';
 import type { PaymentsService } from './payments-service';
 
@@ -81,6 +81,7 @@ export function createPaymentsRoutes(deps: {
 
   router.post('/v1/payments/:id/cancel', perKey, async (req, res) => {
     const payment = await ownPayment(req);
+    if (req.body !== undefined) parseOrThrow(cancelPaymentSchema, req.body);
     const settled = await deps.cancel(payment);
     logger.info('cancel answered', { paymentId: payment.public_id, status: settled.status });
     res.json(toResource(settled));

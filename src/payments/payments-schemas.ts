@@ -25,6 +25,9 @@ export const createPaymentSchema = z
   .strict();
 export type CreatePaymentRequest = z.infer<typeof createPaymentSchema>;
 
+/** `POST /v1/payments/:id/cancel` takes no fields: an empty body, or `{}`. */
+export const cancelPaymentSchema = z.object({}).strict();
+
 /** `GET /v1/payments?orderId=` (a platform key adds `merchantId`). */
 export const findByOrderSchema = z
   .object({

@@ -123,6 +123,14 @@ describe('checkout integration: cancel, find by order, timeline', () => {
     expect((await cancel(shop, failed.id)).body.error.details).toEqual([{ path: 'status', message: 'FAILED' }]);
   });
 
+  it('when a cancel carries fields, then it is 400 and nothing changes; an empty object is a cancel', async () => {
+    const p = await create(shop);
+    const bad = await request(t.baseUrl, 'POST', `/v1/payments/${p.id}/cancel`, { reason: 'x' }, shop.auth);
+    expect(bad.status).toBe(400);
+    expect(await sim.calls(p.id)).toEqual([]);
+    expect((await request(t.baseUrl, 'POST', `/v1/payments/${p.id}/cancel`, {}, shop.auth)).body.status).toBe('CLOSED');
+  });
+
   it("when another merchant cancels or reads a payment, then it is a 404 and nothing changes", async () => {
     const p = await create(shop);
     expect((await cancel(other, p.id)).status).toBe(404);
