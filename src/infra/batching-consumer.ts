@@ -145,3 +145,31 @@ export async function startBatchingConsumer(deps: {
     },
   };
 }
+
+/**
+ * One message at a time, `prefetch` of them in flight (notifications, intents): each is handled
+ * on its own, with the batching consumer's retry, classification and poison parking.
+ */
+export function startMessageConsumer(deps: {
+  broker: Broker;
+  queue: string;
+  prefetch: number;
+  logger: Logger;
+  handle: (delivery: Delivery) => Promise<void>;
+  onPoison: (delivery: Delivery, error: unknown) => Promise<void>;
+}): Promise<BatchingConsumer> {
+  return startBatchingConsumer({
+    broker: deps.broker,
+    queue: deps.queue,
+    prefetch: deps.prefetch,
+    batchSize: 1,
+    batchWaitMs: 0,
+    logger: deps.logger,
+    handleBatch: async (deliveries) => {
+      await Promise.all(deliveries.map((d) => deps.handle(d)));
+    },
+    onPoison: deps.onPoison,
+    classify: failureKindOf,
+  });
+}
+

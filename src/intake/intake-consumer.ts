@@ -1,7 +1,7 @@
 import type { Channel } from 'amqplib';
 import type { Config } from '../config/config-schema';
 import { declareWorkQueue, type DeclareOptions } from '../delay/delay-topology';
-import { failureKindOf, startBatchingConsumer, type BatchingConsumer } from '../infra/batching-consumer';
+import { startMessageConsumer, type BatchingConsumer } from '../infra/batching-consumer';
 import type { Broker } from '../infra/broker';
 import { INTAKE_KEYS, type TopologyNames } from '../messaging/topology';
 import type { Logger } from '../shared/logger';
@@ -23,17 +23,12 @@ export async function declareIntakeQueue(channel: Channel, names: TopologyNames,
  * arrive together already share one transaction (payments-service.ts, group commit).
  */
 export function startIntakeConsumer(deps: { broker: Broker; names: TopologyNames; config: Config; service: IntakeService; logger: Logger }): Promise<BatchingConsumer> {
-  return startBatchingConsumer({
+  return startMessageConsumer({
     broker: deps.broker,
     queue: deps.names.intakeQueue,
     prefetch: deps.config.intake.prefetch,
-    batchSize: 1,
-    batchWaitMs: 0,
     logger: deps.logger,
-    handleBatch: async (deliveries) => {
-      await Promise.all(deliveries.map((d) => deps.service.handle(d)));
-    },
+    handle: (delivery) => deps.service.handle(delivery),
     onPoison: (delivery, error) => deps.service.parkPoison(delivery, error),
-    classify: failureKindOf,
   });
 }

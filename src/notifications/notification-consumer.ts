@@ -1,5 +1,5 @@
 import type { Config } from '../config/config-schema';
-import { failureKindOf, startBatchingConsumer, type BatchingConsumer } from '../infra/batching-consumer';
+import { startMessageConsumer, type BatchingConsumer } from '../infra/batching-consumer';
 import type { Channel } from 'amqplib';
 import { declareDueQueue, type DeclareOptions } from '../delay/delay-topology';
 import type { Broker } from '../infra/broker';
@@ -23,17 +23,12 @@ export function startNotificationConsumer(deps: {
   service: NotificationService;
   logger: Logger;
 }): Promise<BatchingConsumer> {
-  return startBatchingConsumer({
+  return startMessageConsumer({
     broker: deps.broker,
     queue: deps.names.notificationQueue,
     prefetch: deps.config.notifications.prefetch,
-    batchSize: 1,
-    batchWaitMs: 0,
     logger: deps.logger,
-    handleBatch: async (deliveries) => {
-      await Promise.all(deliveries.map((d) => deps.service.handle(d)));
-    },
+    handle: (delivery) => deps.service.handle(delivery),
     onPoison: (delivery, error) => deps.service.parkPoison(delivery, error),
-    classify: failureKindOf,
   });
 }
