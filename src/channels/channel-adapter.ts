@@ -3,7 +3,12 @@ import type { PaymentResource } from '../payments/payment-resource';
 /** What the channel says about an order. UNKNOWN means "ask again later". */
 export type QueryResult =
   | { status: 'PAID'; transactionId: string; paidAmount: number }
-  | { status: 'NOT_PAID' }
+  /**
+   * `orderMissing`: the channel has no such order (yet). At or after the deadline that is not
+   * paid; before it (a merchant's cancel), the checkout may still be about to create it, so the
+   * worker asks again rather than close.
+   */
+  | { status: 'NOT_PAID'; orderMissing?: boolean }
   | { status: 'UNKNOWN'; reason: string };
 
 /** Passed to the channel for its logs: which attempt this is (1 for the timer itself), and the

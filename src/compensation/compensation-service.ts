@@ -98,6 +98,11 @@ export function createCompensationService(deps: {
           return { kind: 'pay', transactionId: result.transactionId };
         }
         if (result.status === 'UNKNOWN') return { kind: 'retry', error: result.reason, code: 'channel_unsure' };
+        // Before its deadline (a cancel), a missing order may be about to exist: the checkout
+        // creates it after our payment, and the customer could still pay it. Never close on that.
+        if (result.status === 'NOT_PAID' && result.orderMissing && now() < new Date(payment.expires_at).getTime()) {
+          return { kind: 'retry', error: 'the channel has no such order yet, and the payment is not due', code: 'channel_unsure' };
+        }
       }
       await adapter.closeOrder(resource, context);
       return CLOSE;

@@ -173,7 +173,21 @@ export const configSchema = z
     log: z.object({ level: z.enum(['error', 'warn', 'info', 'debug']) }).strict(),
     shutdown: z.object({ timeoutMs: z.number().int().positive() }).strict(),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    for (const [name, channel] of Object.entries(config.channels)) {
+      const adapter = channel.adapter;
+      if (adapter.type !== 'wechatpay' && adapter.type !== 'alipay' && adapter.type !== 'stripe') continue;
+      // A real channel is always asked first: closing blind could cancel money in flight
+      // (Stripe's processing or authorised intents).
+      if (!channel.queryBeforeClose) ctx.addIssue({ code: 'custom', path: ['channels', name, 'queryBeforeClose'], message: 'a real channel is always asked before it is closed' });
+      // Its key travels with every request, and its unsigned answers decide closes: TLS only.
+      const url = adapter.type === 'alipay' ? adapter.gateway : adapter.baseUrl;
+      if (config.env === 'production' && new URL(url).protocol !== 'https:') {
+        ctx.addIssue({ code: 'custom', path: ['channels', name, 'adapter', adapter.type === 'alipay' ? 'gateway' : 'baseUrl'], message: 'must be https in production' });
+      }
+    }
+  });
 
 export type Config = z.infer<typeof configSchema>;
 export type ChannelConfig = Config['channels'][string];

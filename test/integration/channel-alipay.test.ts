@@ -111,7 +111,7 @@ describe('Alipay channel: alipay-sdk against a protocol-faithful fake', () => {
         [{ kind: 'paid', totalAmount: '19.99', tradeNo: '2026120122001400000000000002', finished: true }, { status: 'PAID', transactionId: '2026120122001400000000000002', paidAmount: 1999 }],
         [{ kind: 'waiting' }, { status: 'NOT_PAID' }],
         [{ kind: 'closed' }, { status: 'NOT_PAID' }],
-        [{ kind: 'missing' }, { status: 'NOT_PAID' }],
+        [{ kind: 'missing' }, { status: 'NOT_PAID', orderMissing: true }],
         [{ kind: 'status', tradeStatus: 'TRADE_PENDING' }, { status: 'UNKNOWN', reason: expect.stringContaining('TRADE_PENDING') }],
       ];
       for (const [answer, expected] of cases) {

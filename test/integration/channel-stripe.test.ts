@@ -130,8 +130,8 @@ describe('the Stripe channel (PaymentIntents)', () => {
       });
     });
     /** A payment resource as the worker builds it, for an intent of the fake. */
-    const resourceFor = (intent: { id: string; amount: number }, currency = 'USD'): PaymentResource => ({
-      id: generatePublicId(),
+    const resourceFor = (intent: { id: string; amount: number; metadata?: Record<string, string> | null }, currency = 'USD'): PaymentResource => ({
+      id: intent.metadata?.payment_id ?? generatePublicId(),
       merchantId: 'm_stripe',
       orderId: intent.id,
       amount: intent.amount,
@@ -144,7 +144,8 @@ describe('the Stripe channel (PaymentIntents)', () => {
       closedAt: null,
       transactionId: null,
     });
-    const newIntent = (amount = 1999, currency = 'usd') => checkoutStripe.paymentIntents.create({ amount, currency });
+    // As a checkout makes them: the intent names our payment in metadata.payment_id.
+    const newIntent = (amount = 1999, currency = 'usd') => checkoutStripe.paymentIntents.create({ amount, currency, metadata: { payment_id: generatePublicId() } });
     const query = (payment: PaymentResource) => adapter.queryOrder(payment, { attempt: 1 });
 
     it.each<[string, (id: string) => QueryResult]>([
@@ -168,10 +169,10 @@ describe('the Stripe channel (PaymentIntents)', () => {
     });
 
     it('when Stripe has no such intent (404 resource_missing), then it is NOT_PAID, but a 404 that names the other mode is an error', async () => {
-      expect(await query(resourceFor({ id: `pi_${random62(24)}`, amount: 1999 }))).toEqual({ status: 'NOT_PAID' });
+      expect(await query(resourceFor({ id: `pi_${random62(24)}`, amount: 1999 }))).toEqual({ status: 'NOT_PAID', orderMissing: true });
       const intent = await newIntent();
       await script(intent.id, [{ kind: 'missing' }, { kind: 'wrong_mode' }]);
-      expect(await query(resourceFor(intent))).toEqual({ status: 'NOT_PAID' });
+      expect(await query(resourceFor(intent))).toEqual({ status: 'NOT_PAID', orderMissing: true });
       await expect(query(resourceFor(intent))).rejects.toThrow(/404 resource_missing: .*similar object exists in live mode/);
     });
 
@@ -206,6 +207,15 @@ describe('the Stripe channel (PaymentIntents)', () => {
       expect(await query(resourceFor(intent))).toEqual({ status: 'NOT_PAID' });
       const unreachable = createStripeAdapter({ name: 'stripe', config: { type: 'stripe', baseUrl: 'http://127.0.0.1:9', timeoutMs: 500, queriesPerSecond: 50 }, credentials: { SECRET_KEY: secretKey }, limiter: { take: async () => undefined } });
       await expect(unreachable.queryOrder(resourceFor(intent), { attempt: 1 })).rejects.toThrow(/no answer/);
+    });
+
+    it('when a payment names an intent that names another payment (one merchant naming another\'s intent), then the query refuses it and nothing is canceled or paid', async () => {
+      const intent = await newIntent();
+      const intruder = { ...resourceFor(intent), id: generatePublicId(), merchantId: 'm_other' };
+      await expect(query(intruder)).rejects.toThrow(/does not name payment .* in metadata\.payment_id: refused/);
+      const bare = await checkoutStripe.paymentIntents.create({ amount: 1999, currency: 'usd' });
+      await expect(query(resourceFor(bare))).rejects.toThrow(/metadata\.payment_id: refused/);
+      expect((await checkoutStripe.paymentIntents.retrieve(intent.id)).status).not.toBe('canceled');
     });
 
     it('when the adapter asks, then each request carries the secret key the Stripe way and takes the limiter first; a wrong key is refused by the fake', async () => {
@@ -413,6 +423,9 @@ describe('the Stripe channel (PaymentIntents)', () => {
       const { intent, payment } = await checkout({ metadata: false });
       expect((await sendWebhook({ intentId: intent.id })).status).toBe(200);
       expect((await statusOf(payment.id)).status).toBe('PENDING');
+      // Another integration using the same key with its own ids is not ours either: 200, no retries for days.
+      const foreign = await checkoutStripe.paymentIntents.create({ amount: 1999, currency: 'usd', metadata: { payment_id: 'order_123' } });
+      expect((await sendWebhook({ intentId: foreign.id })).status).toBe(200);
     });
 
     it('when the intent received another amount, then it answers 200, records amount_mismatch and the payment stays PENDING', async () => {

@@ -12,7 +12,7 @@ import type { PaymentResource } from '../../src/payments/payment-resource';
 import { createLogger } from '../../src/shared/logger';
 import { createOutboundHttp } from '../../src/shared/outbound-http';
 import { generateWechatPayFakeKeys, startWechatPayFake, type WechatPayFakeCall } from '../../src/simulator/wechatpay-fake';
-import { createPayment, getPayment, paymentBody, request, txId } from '../helpers/api';
+import { createPayment, getPayment, merchantFor, paymentBody, request, txId } from '../helpers/api';
 import { eventsOf, internalIdOf, openTestDatabase } from '../helpers/fixtures';
 import { deleteTestTopology, startTestApp, testConfig, type TestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
@@ -106,7 +106,7 @@ describe('WeChat Pay APIv3: adapter, fake and native notifications', () => {
 
     it('when WeChat Pay has no such order (a signed 404 ORDER_NOT_EXIST), then it is NOT_PAID', async () => {
       const p = resource();
-      expect(await adapter().queryOrder(p, context)).toEqual({ status: 'NOT_PAID' });
+      expect(await adapter().queryOrder(p, context)).toEqual({ status: 'NOT_PAID', orderMissing: true });
       expect((await callsOf(p.id))[0]).toEqual(expect.objectContaining({ answered: '404 ORDER_NOT_EXIST', signed: true }));
     });
 
@@ -187,6 +187,18 @@ describe('WeChat Pay APIv3: adapter, fake and native notifications', () => {
       if (answers) await script(p.id, { answers });
       return p;
     }
+
+    it('when a merchant cancels before the deadline and WeChat Pay has no such order yet, then nothing is closed: 503, still PENDING; with the order unpaid, the cancel closes it', async () => {
+      const res = await createPayment(t.baseUrl, paymentBody({ channel: 'wechatpay', timeoutSeconds: 900 }));
+      const p = res.body as { id: string; merchantId: string };
+      const merchant = await merchantFor(t.baseUrl, {});
+      const cancel = () => request(t.baseUrl, 'POST', `/v1/payments/${p.id}/cancel`, undefined, merchant.auth);
+      // The checkout has not created the WeChat Pay order yet: the customer may still pay it.
+      expect((await cancel()).status).toBe(503);
+      expect((await statusOf(p.id)).status).toBe('PENDING');
+      await script(p.id, { answers: [{ kind: 'not_paid' }] });
+      expect((await cancel()).body.status).toBe('CLOSED');
+    });
 
     it('when each trade_state is answered at the deadline, then the payment settles as documented', async () => {
       const cases = [

@@ -163,6 +163,15 @@ describe('loadConfig', () => {
       expect(warnings.join(' ')).not.toContain('CHANNEL_SECRET_WXPAY');
     });
 
+    it('when a real channel is configured to close without asking, or over plain http in production, then loading fails naming the field', () => {
+      const creds = { CHANNEL_WXPAY_PRIVATE_KEY: pem, CHANNEL_WXPAY_API_V3_KEY: 'k'.repeat(32), CHANNEL_WXPAY_PLATFORM_PUBLIC_KEY: pem };
+      const blind = configDirWith((d) => (d.channels.wxpay = { ...wxpay, queryBeforeClose: false }));
+      expect(errorOf(() => loadConfig({ configDir: blind, env: { NODE_ENV: 'development', ...creds } })).message).toMatch(/channels\.wxpay\.queryBeforeClose: a real channel is always asked/);
+      const plain = configDirWith((d) => (d.channels.wxpay = { ...wxpay, adapter: { ...wxpay.adapter, baseUrl: 'http://wechat.internal' } }));
+      expect(errorOf(() => loadConfig({ configDir: plain, env: { ...ALL_SECRETS, NODE_ENV: 'production', ...creds } })).message).toMatch(/channels\.wxpay\.adapter\.baseUrl: must be https in production/);
+      expect(loadConfig({ configDir: plain, env: { NODE_ENV: 'development', ...creds } }).config.channels.wxpay?.adapter).toMatchObject({ baseUrl: 'http://wechat.internal' });
+    });
+
     it('when a file sets a channel\'s credentials, then loading fails: credentials come only from the environment', () => {
       const dir = configDirWith((d) => (d.channels.wxpay = { ...wxpay, credentials: { PRIVATE_KEY: 'x' } }));
       expect(errorOf(() => loadConfig({ configDir: dir, env: { NODE_ENV: 'development' } })).message).toMatch(/channels\.wxpay\.credentials must not be set in a file/);

@@ -192,7 +192,7 @@ export function createAlipayAdapter(options: {
   /** The query's result, and the trade's state at Alipay (`missing` for ACQ.TRADE_NOT_EXIST). */
   async function query(payment: PaymentResource): Promise<{ result: QueryResult; trade: string }> {
     const answer = await call('alipay.trade.query', payment);
-    if (answer.code === BUSINESS_FAILED && answer.sub_code === TRADE_NOT_EXIST) return { result: { status: 'NOT_PAID' }, trade: 'missing' };
+    if (answer.code === BUSINESS_FAILED && answer.sub_code === TRADE_NOT_EXIST) return { result: { status: 'NOT_PAID', orderMissing: true }, trade: 'missing' };
     if (answer.code !== SUCCESS) throw refusal('alipay.trade.query', answer);
     if (answer.out_trade_no !== payment.id) throw new Error(`${name} alipay.trade.query: a success without our out_trade_no`);
     const status = String(answer.trade_status);

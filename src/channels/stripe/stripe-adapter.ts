@@ -84,6 +84,10 @@ export function createStripeAdapter(options: { name: string; config: StripeAdapt
     if (intent.id !== payment.orderId) throw new Error(`stripe answered for intent ${String(intent.id)} when asked for ${payment.orderId}: refused`);
     if (intent.livemode !== live) throw new Error(`stripe answered with a ${intent.livemode ? 'live' : 'test'} intent to a ${live ? 'live' : 'test'} key: refused`);
     if (intent.currency !== payment.currency.toLowerCase()) throw new Error(`intent ${intent.id} is in ${String(intent.currency)}, the payment in ${payment.currency}: refused`);
+    // The orderId is the merchant's word; the intent's metadata is the checkout's, set on the
+    // intent itself. Without it, one merchant could name another's intent and have us cancel or
+    // settle it: refused (and retried, then parked) until the intent names this payment.
+    if (intent.metadata?.payment_id !== payment.id) throw new Error(`intent ${intent.id} does not name payment ${payment.id} in metadata.payment_id: refused`);
   }
 
   return {
@@ -97,7 +101,7 @@ export function createStripeAdapter(options: { name: string; config: StripeAdapt
       try {
         intent = await retrieve(payment.orderId);
       } catch (err) {
-        if (isMissing(err)) return NOT_PAID;
+        if (isMissing(err)) return { status: 'NOT_PAID', orderMissing: true };
         throw describe('retrieve', payment.orderId, err);
       }
       assertAbout(intent, payment);

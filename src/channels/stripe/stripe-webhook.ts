@@ -4,6 +4,9 @@ import { isLiveKey } from './stripe-adapter';
 import { ConflictError } from '../../shared/errors';
 import type { NotifyHandlerOptions } from '../notify-handler';
 
+/** Our payment ids: `pay_` and 22 base62 characters (payments-service.ts generatePublicId). */
+const PAYMENT_ID = /^pay_[0-9A-Za-z]{22}$/;
+
 /** Stripe's own default: a signature older than this is refused, so a captured event cannot be replayed later. */
 const TOLERANCE_SECONDS = 300;
 
@@ -53,8 +56,11 @@ export function createStripeWebhookHandler(options: NotifyHandlerOptions<'stripe
     }
     const intent = event.data.object;
     const paymentId = intent.metadata?.payment_id;
-    if (!paymentId) {
-      logger.info('stripe webhook ignored: the intent has no metadata.payment_id, so it is not one of ours', { ...context, intentId: intent.id });
+    // Not one of ours: no payment_id, or one that is not our id's shape (another integration on
+    // the account using the same key). A 400 would make Stripe retry it for days and may get the
+    // endpoint disabled, our own events with it.
+    if (!paymentId || !PAYMENT_ID.test(paymentId)) {
+      logger.info('stripe webhook ignored: the intent names no payment of ours in metadata.payment_id', { ...context, intentId: intent.id });
       res.json({ received: true });
       return;
     }

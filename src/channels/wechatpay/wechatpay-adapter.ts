@@ -102,7 +102,7 @@ export function createWechatPayAdapter(options: { name: string; config: WechatPa
       if (answer.status === 404 && errorCodeOf(answer) === 'ORDER_NOT_EXIST') {
         // The checkout never created the order (or created it elsewhere): nothing can be paid.
         assertSigned(answer, 'query');
-        return { status: 'NOT_PAID' };
+        return { status: 'NOT_PAID', orderMissing: true };
       }
       if (answer.status !== 200) throw unexpected(answer, 'query');
       assertSigned(answer, 'query');
