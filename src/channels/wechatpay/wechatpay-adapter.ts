@@ -88,7 +88,8 @@ export function createWechatPayAdapter(options: { name: string; config: WechatPa
     }
     const currency = answer.amount?.currency;
     // amount.total is what the order was for; payer_total is after coupons, and not compared.
-    if (currency !== undefined && currency !== payment.currency) return { status: 'UNKNOWN', reason: `${name} says ${tradeState} in ${String(currency)}, the payment is in ${payment.currency}` };
+    // WeChat Pay leaves out the currency when it is CNY, its default: absent means CNY.
+    if ((currency ?? 'CNY') !== payment.currency) return { status: 'UNKNOWN', reason: `${name} says ${tradeState} in ${String(currency)}, the payment is in ${payment.currency}` };
     return { status: 'PAID', transactionId: answer.transaction_id, paidAmount: total };
   }
 

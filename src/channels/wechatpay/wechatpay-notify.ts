@@ -83,7 +83,8 @@ export function createWechatPayNotifyHandler(options: NotifyHandlerOptions<'wech
         fail(res, 404, 'order not found');
         return;
       }
-      if (transaction.amount.currency !== undefined && transaction.amount.currency !== payment.currency) {
+      // Absent means CNY, WeChat Pay's default: a payment in another currency never settles on it.
+      if ((transaction.amount.currency ?? 'CNY') !== payment.currency) {
         logger.error('wechatpay notification in another currency', { ...context, currency: transaction.amount.currency, expected: payment.currency });
         fail(res, 400, 'currency does not match');
         return;
