@@ -12,15 +12,20 @@
  *   - verifies every notification with its merchant's secret (the client's verifyNotification,
  *     Standard Webhooks), prints a live summary as they settle, then what to look at in the
  *     management console;
+ *   - sends a tenth of them to each real channel (WeChat Pay APIv3, Alipay RSA2, Stripe), answered
+ *     by the stack's protocol-faithful fakes (scripts/demo-channels.ts): a third paid by the
+ *     channel's native notification, a third paid when the remedy asks, a third closed at the channel;
  *   - cancels one payment, finds another by its order id and prints both timelines.
  * Payments are created and read with the typed client (clients/typescript), one per merchant key.
  *   tsx scripts/demo.ts [--url http://127.0.0.1:8080] [--count 300] [--simulator http://127.0.0.1:4000]
+ *                       [--fakes-port 4101] [--channel-keys .stack/channel-fakes/keys.json]
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { createChannelCheckouts, REAL_CHANNELS, type RealPayment, type RealPlan } from './demo-channels';
 import { publishIntents } from './demo-intents';
 import { CompensatorError, createCompensatorClient, verifyNotification, type CompensatorClient, type Payment } from '../clients/typescript/src';
 
@@ -36,6 +41,12 @@ const count = Number(arg('count', '300'));
 const consoleUrl = arg('console', 'http://127.0.0.1:15672');
 const prefix = arg('prefix', 'compensator');
 const checkoutAmqpUrl = arg('amqp', 'amqp://checkout:checkout@127.0.0.1:5672');
+const fakesPort = Number(arg('fakes-port', '4101'));
+const channelKeys = path.resolve(arg('channel-keys', path.resolve(__dirname, '..', '.stack', 'channel-fakes', 'keys.json')));
+if (!Number.isInteger(count) || count < 10) throw new Error('--count must be a whole number of at least 10');
+/** Payments per real channel (a tenth each), and the rest for the generic simulator channels. */
+const perRealChannel = Math.floor(count / 10);
+const genericCount = count - REAL_CHANNELS.length * perRealChannel;
 
 type Plan = 'callback' | 'remedy' | 'close' | 'retry-then-close';
 
@@ -101,11 +112,17 @@ async function main(): Promise<void> {
   const clients = shops.map((shop) => createCompensatorClient({ baseUrl, apiKey: shop.apiKey.key }));
   const clientOf = (i: number) => clients[i % 2] as CompensatorClient;
 
-  const plans: Plan[] = Array.from({ length: count }, (_, i) => (i === 0 ? 'retry-then-close' : (['callback', 'remedy', 'close'] as const)[i % 3] as Plan));
-  console.log(`Creating ${count} payments through nginx at ${baseUrl}, timeouts 5-15 s:`);
+  const plans: Plan[] = Array.from({ length: genericCount }, (_, i) => (i === 0 ? 'retry-then-close' : (['callback', 'remedy', 'close'] as const)[i % 3] as Plan));
+  const realPlans: RealPlan[] = Array.from({ length: perRealChannel }, (_, j) => (['notification', 'remedy', 'close'] as const)[j % 3] as RealPlan);
+  const planned = (plan: RealPlan) => realPlans.filter((p) => p === plan).length;
+  console.log(`Creating ${count} payments through nginx at ${baseUrl}, timeouts 5-15 s. ${genericCount} on the simulator's channels (wechat, alipay):`);
   console.log(`  ${plans.filter((p) => p === 'callback').length} will be paid by a channel callback the simulator signs,`);
   console.log(`  ${plans.filter((p) => p === 'remedy').length} the channel simulator will report paid when their timer fires (remedy),`);
   console.log(`  ${plans.filter((p) => p.endsWith('close')).length} it will report not paid (closed), one of them after a channel error (retry).`);
+  console.log(`${perRealChannel} each on the real channels' adapters, against the stack's protocol-faithful fakes (${REAL_CHANNELS.map((c) => `${c.label} as ${c.channel}`).join(', ')}):`);
+  console.log(`  ${planned('notification')} paid before the deadline: the channel sends its own signed notification through nginx to /v1/channels/<channel>/...,`);
+  console.log(`  ${planned('remedy')} the channel answers paid when the timer's remedy asks it,`);
+  console.log(`  ${planned('close')} nobody pays: the remedy finds them not paid and closes the order at the channel.`);
 
   const payByCallback = async (p: Payment) => {
     const body = { result: 'SUCCESS', transactionId: `cb-${p.id.slice(4)}`, paidAmount: p.amount };
@@ -133,11 +150,27 @@ async function main(): Promise<void> {
   }
   console.log(`Published ${intentIndexes.length} payment intents to ${prefix}.intake as ${checkoutUser}; every one answered payment.created on its reply queue.`);
 
+  // The real channels' checkouts run beside the simulator's: our payment, then the order at the channel.
+  const checkouts = createChannelCheckouts({ baseUrl, keysFile: channelKeys, fakesPort });
+  const realJobs = REAL_CHANNELS.flatMap(({ kind }) => realPlans.map((plan, j) => ({ kind, plan, j })));
+  const real: RealPayment[] = [];
+  let nextReal = 0;
+  const creatingReal = Promise.all(
+    Array.from({ length: 3 }, async () => {
+      while (nextReal < realJobs.length) {
+        const { kind, plan, j } = realJobs[nextReal++] as (typeof realJobs)[number];
+        // A notification comes before the deadline: those get the longer timeouts.
+        const timeoutSeconds = plan === 'notification' ? 8 + (j % 8) : 5 + (j % 11);
+        real.push(await checkouts.create(kind, plan, { client: clientOf(j), orderId: `${kind}-${j}`, amount: 100 + j, timeoutSeconds }));
+      }
+    }),
+  );
+
   let next = 0;
-  const progress = setInterval(() => console.log(`t+${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s  created ${payments.filter(Boolean).length}/${count}`), 1000);
+  const progress = setInterval(() => console.log(`t+${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s  created ${payments.filter(Boolean).length + real.length}/${count}`), 1000);
   await Promise.all(
     Array.from({ length: 8 }, async () => {
-      while (next < count) {
+      while (next < genericCount) {
         const i = next++;
         if (viaIntent(i)) continue;
         const plan = plans[i] as Plan;
@@ -148,6 +181,7 @@ async function main(): Promise<void> {
       }
     }),
   );
+  await creatingReal;
   clearInterval(progress);
   console.log(`Created ${count} in ${((Date.now() - started) / 1000).toFixed(1)} s through nginx (which replica served each is in .stack/nginx/logs/access.log).`);
 
@@ -155,29 +189,52 @@ async function main(): Promise<void> {
 
   const deadline = Date.now() + 60000;
   let latest = payments;
+  let latestReal = real.map((r) => r.payment);
   for (;;) {
     latest = await Promise.all(payments.map((p, i) => clientOf(i).getPayment(p.id)));
+    latestReal = await Promise.all(real.map((r) => r.client.getPayment(r.payment.id)));
+    const all = [...latest, ...latestReal];
     const counts: Record<string, number> = {};
-    for (const p of latest) counts[p.status] = (counts[p.status] ?? 0) + 1;
-    const settledByTimer = latest.filter((p, i) => plans[i] !== 'callback' && p.status !== 'PENDING');
+    for (const p of all) counts[p.status] = (counts[p.status] ?? 0) + 1;
+    const settledByTimer = [...latest.filter((_, i) => plans[i] !== 'callback'), ...latestReal.filter((_, k) => real[k]?.plan !== 'notification')].filter((p) => p.status !== 'PENDING');
     const lateness = settledByTimer.map((p) => Date.parse((p.closedAt ?? p.paidAt) as string) - Date.parse(p.expiresAt)).sort((a, b) => a - b);
     const line = ['PENDING', 'PAID', 'CLOSED', 'FAILED', 'PAID_AFTER_CLOSE'].filter((s) => counts[s]).map((s) => `${s} ${counts[s]}`).join('  ');
     const late = lateness.length ? `   timer lateness p50 ${percentile(lateness, 50)} ms, p99 ${percentile(lateness, 99)} ms` : '';
     console.log(`t+${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s  ${line}${late}   notifications ${[...notified.values()].flat().length}`);
-    const done = !counts.PENDING && latest.every((p) => notified.get(p.id)?.includes(`payment.${p.status.toLowerCase()}`));
+    const done = !counts.PENDING && all.every((p) => notified.get(p.id)?.includes(`payment.${p.status.toLowerCase()}`));
     if (done || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 1000));
   }
 
   const remedied = latest.find((p, i) => plans[i] === 'remedy' && p.status === 'PAID');
   const retried = latest[0];
-  const early = latest.filter((p) => p.closedAt && Date.parse(p.closedAt) < Date.parse(p.expiresAt));
+  const early = [...latest, ...latestReal].filter((p) => p.closedAt && Date.parse(p.closedAt) < Date.parse(p.expiresAt));
   console.log('');
-  console.log(`Settled ${latest.filter((p) => p.status !== 'PENDING').length}/${latest.length}; closed before their deadline: ${early.length}.`);
+  console.log(`Settled ${[...latest, ...latestReal].filter((p) => p.status !== 'PENDING').length}/${latest.length + latestReal.length}; closed before their deadline: ${early.length}.`);
   if (remedied) console.log(`Remedy: ${remedied.id} had no callback; at its deadline the channel said PAID, transaction ${remedied.transactionId}.`);
   if (retried) console.log(`Retry: ${retried.id}: the channel errored once, the worker asked again 2 s later (config/demo.json), then closed it: ${retried.status}.`);
   const sample = latest.find((p) => notified.has(p.id));
   if (sample) console.log(`Notification: the merchant got ${notified.get(sample.id)?.join(', ')} for ${sample.id}; every one verified with its own merchant's secret (Standard Webhooks), ${unverified} did not.`);
+  // Per real channel: how each payment settled, from its timeline (a native notification is a
+  // callback, the timer's query a remedy) and, for a close, from the channel itself.
+  let unexpected = 0;
+  for (const { kind, channel, label } of REAL_CHANNELS) {
+    const tally = { notification: 0, remedy: 0, close: 0 };
+    for (const [k, r] of real.entries()) {
+      if (r.kind !== kind) continue;
+      const p = latestReal[k] as Payment;
+      const causes = (await r.client.listPaymentEvents(p.id)).filter((e) => e.from !== e.to).map((e) => `${e.to} ${e.cause}`);
+      const outcome: RealPlan | undefined =
+        p.status === 'PAID' && causes.includes('PAID callback') ? 'notification' : p.status === 'PAID' && causes.includes('PAID remedy') ? 'remedy' : p.status === 'CLOSED' && (await checkouts.closedAtChannel(r)) ? 'close' : undefined;
+      if (outcome) tally[outcome]++;
+      if (outcome !== r.plan) {
+        unexpected++;
+        console.log(`  ${label}: ${p.id} (${r.plan}) ended ${p.status} after ${causes.join(', ')}: not what its channel was told`);
+      }
+    }
+    const port = new URL(checkouts.urls[kind]).port;
+    console.log(`${label} (channel ${channel}, its fake on :${port}): ${perRealChannel} payments, ${tally.notification} paid by native notification, ${tally.remedy} by remedy, ${tally.close} closed at the channel.`);
+  }
   const foreign = await clientOf(1).getPayment(latest[0]?.id ?? '').then(
     () => 'its payment',
     (err: unknown) => (err instanceof CompensatorError ? `${err.httpStatus} ${err.code}` : String(err)),
@@ -201,7 +258,7 @@ async function main(): Promise<void> {
   console.log(`Ops page, on nginx's admin listener (loopback): ${adminUrl}/ops (token: $ADMIN_TOKEN, dev-admin-token-change-me-0123456789 by default)`);
   endpoint.closeAllConnections();
   endpoint.close();
-  if (latest.some((p) => p.status === 'PENDING')) process.exitCode = 1;
+  if ([...latest, ...latestReal].some((p) => p.status === 'PENDING') || unexpected > 0) process.exitCode = 1;
 }
 
 main().catch((err) => {

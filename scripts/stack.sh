@@ -2,7 +2,8 @@
 # Local stack for Payment Compensator (docs/performance.md runs on it; README.md, "The two commands").
 #
 #   scripts/stack.sh up                      install missing Debian packages, start RabbitMQ + MariaDB
-#   scripts/stack.sh up --api N --workers M  ... plus the channel simulator, N api processes
+#   scripts/stack.sh up --api N --workers M  ... plus the channel simulator, the channel fakes
+#                                            (WeChat Pay, Alipay, Stripe), N api processes
 #                                            (PORT 3001..300N) behind a real nginx on
 #                                            http://127.0.0.1:8080, and M workers (PORT 3101..,
 #                                            their ops routes); builds and migrates first
@@ -11,8 +12,8 @@
 #                                            rabbit-1@localhost.., AMQP 5681.., management 15681..),
 #                                            independent of the single node; prints its AMQP_URL
 #   scripts/stack.sh down                    stop everything this script started (apps, nginx,
-#                                            simulator, cluster, MariaDB, RabbitMQ)
-#   scripts/stack.sh down --apps             stop only the app processes, nginx and the simulator
+#                                            simulator, channel fakes, cluster, MariaDB, RabbitMQ)
+#   scripts/stack.sh down --apps             stop only the app processes, nginx, the simulator and the fakes
 #   scripts/stack.sh down --cluster          stop only the cluster (--purge: also delete its data)
 #   scripts/stack.sh down --purge            stop everything and delete $STACK_DIR
 #   scripts/stack.sh status                  every process: pid, ports, whether it answers
@@ -36,19 +37,23 @@
 #   the schema, runs the migrations), DB_OWNER_PASSWORD (compensator_owner),
 #   RABBITMQ_START_TIMEOUT (90), MARIADB_START_TIMEOUT (60).
 #   Apps: API_BASE_PORT (3001), WORKER_BASE_PORT (3101: a worker's PORT, for its ops routes),
-#   SIMULATOR_PORT (4000), NGINX_HOST (127.0.0.1), NGINX_PORT (8080), NGINX_WORKER_PROCESSES (1),
+#   SIMULATOR_PORT (4000), CHANNEL_FAKES_BASE_PORT (4101: the WeChat Pay fake; Alipay +1, Stripe +2), NGINX_HOST (127.0.0.1), NGINX_PORT (8080), NGINX_WORKER_PROCESSES (1),
 #   APP_START_TIMEOUT (60), APP_STOP_TIMEOUT (25, above the app's own 15 s shutdown bound),
 #   APP_HEAP_MB (96: the apps' --max-old-space-size).
 #   The app processes get NODE_ENV (development), COMPENSATOR_CONFIG (config/demo.json: channels
 #   answered by the simulator on :4000), ADMIN_TOKEN (dev-admin-token-change-me-0123456789 outside
 #   production), AMQP_URL (the single node, or the cluster with --cluster), DATABASE_URL (the
 #   stack's MariaDB: $DB_NAME, or ${DB_NAME}_test when NODE_ENV=test), MIGRATION_DATABASE_URL
-#   (the same database as DB_OWNER; only dist/db/migrate.js uses it), and inherit everything
-#   else (CHANNEL_SECRET_<NAME>, MERCHANT_SECRETS_KEY, LOG_LEVEL, ...).
+#   (the same database as DB_OWNER; only dist/db/migrate.js uses it), the CHANNEL_<NAME>_<CREDENTIAL>
+#   variables of each channel their config points at a channel fake (config/demo.json: wechatpay,
+#   alipay_rsa2, stripe; from the fakes' keys file), and inherit everything else
+#   (CHANNEL_SECRET_<NAME>, MERCHANT_SECRETS_KEY, LOG_LEVEL, ...).
 #   Cluster: CLUSTER_AMQP_BASE_PORT (5681), CLUSTER_MGMT_BASE_PORT (15681),
 #   CLUSTER_PROMETHEUS_BASE_PORT (15781), CLUSTER_DIST_BASE_PORT (25681), CLUSTER_START_TIMEOUT (180).
 #
-# Files: $STACK_DIR/app/NAME.{pid,log,port,spec} per app process (simulator, api-I, worker-I),
+# Files: $STACK_DIR/app/NAME.{pid,log,port,spec} per app process (simulator, fakes, api-I, worker-I),
+# $STACK_DIR/channel-fakes/keys.json (the fakes' keys and the apps' credentials for them: generated
+# once, mode 600, kept by `down`, deleted by `down --purge`),
 # $STACK_DIR/nginx/{nginx.conf,nginx.master.pid,logs/access.log,logs/error.log},
 # $STACK_DIR/cluster/rabbit-I/{rabbitmq-server.pid,beam.pid,log/,mnesia/}.
 #
@@ -56,7 +61,7 @@
 # in scripts/stack/, sourced below: common.sh (logging, pid helpers, bounded waits, find_bin,
 # package installation), rabbitmq.sh (epmd, the single node and the cluster, whose nodes are set
 # up, started and awaited by the same per-node functions), mariadb.sh, nginx.sh and apps.sh
-# (build, migrations, simulator, api and worker processes, their convergence).
+# (build, migrations, simulator, channel fakes, api and worker processes, their convergence).
 #
 # Extension points: each component has start_X / stop_X / status_X functions
 # (rabbitmq, mariadb, cluster, apps, nginx; epmd is a helper of rabbitmq), hooked into
@@ -96,6 +101,7 @@ API_BASE_PORT="${API_BASE_PORT:-3001}"
 API_ADMIN_BASE_PORT="${API_ADMIN_BASE_PORT:-3301}"
 WORKER_BASE_PORT="${WORKER_BASE_PORT:-3101}"
 SIMULATOR_PORT="${SIMULATOR_PORT:-4000}"
+CHANNEL_FAKES_BASE_PORT="${CHANNEL_FAKES_BASE_PORT:-4101}"
 NGINX_HOST="${NGINX_HOST:-127.0.0.1}"
 NGINX_PORT="${NGINX_PORT:-8080}"
 # nginx's admin listener, always on loopback: the replicas' admin side
@@ -134,7 +140,7 @@ validate_settings() {
     [[ "${!v}" != *"'"* && "${!v}" != *'\'* ]] || die "$v must not contain quotes or backslashes"
   done
   for v in RABBITMQ_PORT RABBITMQ_MGMT_PORT RABBITMQ_PROMETHEUS_PORT RABBITMQ_DIST_PORT ERL_EPMD_PORT MARIADB_PORT \
-           API_BASE_PORT API_ADMIN_BASE_PORT WORKER_BASE_PORT SIMULATOR_PORT NGINX_PORT NGINX_ADMIN_PORT CLUSTER_AMQP_BASE_PORT CLUSTER_MGMT_BASE_PORT \
+           API_BASE_PORT API_ADMIN_BASE_PORT WORKER_BASE_PORT SIMULATOR_PORT CHANNEL_FAKES_BASE_PORT NGINX_PORT NGINX_ADMIN_PORT CLUSTER_AMQP_BASE_PORT CLUSTER_MGMT_BASE_PORT \
            CLUSTER_PROMETHEUS_BASE_PORT CLUSTER_DIST_BASE_PORT; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a port number (got '${!v}')"
   done

@@ -46,8 +46,8 @@ if [ "${RABBITMQ4:-1}" != 0 ]; then
   eval "$(bash scripts/rabbitmq4.sh up | grep -E '^(AMQP_URL|RABBITMQ_MANAGEMENT_URL)=' | sed 's/^/export /')"
   # One pass proves two things: the integration suites on Node 24, against RabbitMQ 4.0.
   echo "RabbitMQ 4.0 and Node $("$NODE24" --version) pass: the integration suites against $AMQP_URL"
-  # The docker, stack-config and outbound-http files touch no broker; they ran above.
-  "$NODE24" node_modules/jest/bin/jest.js test/integration --testPathIgnorePatterns 'docker-files' 'stack-config' 'outbound-http'
+  # The docker, stack-config, stack-channel-fakes and outbound-http files touch no broker; they ran above.
+  "$NODE24" node_modules/jest/bin/jest.js test/integration --testPathIgnorePatterns 'docker-files' 'stack-config' 'stack-channel-fakes' 'outbound-http'
   # And the fault tests that break the broker itself (the cluster tests need 3.10's three-node
   # stack): the broker stopped during intake and settlement, and a duplicate timer.
   FAULT_RABBITMQ=4 "$NODE24" node_modules/jest/bin/jest.js --runInBand test/fault -t 'RabbitMQ is stopped|delivered twice'

@@ -1,15 +1,23 @@
 # shellcheck shell=bash
 # scripts/stack/apps.sh: the app processes (sourced by scripts/stack.sh; not run on its own):
-# build, migrate, the simulator, api-1..N and worker-1..M, and the convergence of each role to
-# the count asked for (start_apps / stop_all_apps / status_apps).
+# build, migrate, the simulator, the channel fakes, api-1..N and worker-1..M, and the convergence
+# of each role to the count asked for (start_apps / stop_all_apps / status_apps).
 #
-# simulator, api-1..api-N (PORT = API_BASE_PORT + i - 1) and worker-1..worker-M, each a plain
-# `node` process started from dist/ with the PC_STACK_DIR marker. Per process, under $APP_DIR:
+# simulator, fakes, api-1..api-N (PORT = API_BASE_PORT + i - 1) and worker-1..worker-M, each a
+# plain `node` process started from dist/ with the PC_STACK_DIR marker. Per process, under $APP_DIR:
 #   NAME.pid   its pid            NAME.log   its stdout+stderr (appended, one header per start)
 #   NAME.port  its HTTP port      NAME.spec  the settings and build it was started with
 # `up` restarts a running process whose .spec no longer matches (new build, other AMQP_URL...).
+#
+# fakes is the protocol-faithful channel fakes (src/simulator/channel-fakes.ts): WeChat Pay APIv3
+# on CHANNEL_FAKES_BASE_PORT, Alipay's gateway on +1, Stripe on +2. Their keys are generated once
+# into $CHANNEL_FAKES_KEYS (mode 600, under the git-ignored STACK_DIR) and reused; the apps get the
+# CHANNEL_<NAME>_<CREDENTIAL> variables of the channels their config points at a fake from that
+# file (APP_CHANNEL_ENV: in their environment only, never in a .spec file, a log or the terminal).
 
 APP_DIR="$STACK_DIR/app"
+CHANNEL_FAKES_KEYS="$STACK_DIR/channel-fakes/keys.json"
+APP_CHANNEL_ENV=()
 NODE_BIN=""
 APP_DATABASE_URL=""
 APP_MIGRATION_URL=""
@@ -28,7 +36,7 @@ app_names() {
   for f in "$APP_DIR"/*.pid; do
     [ -e "$f" ] || continue
     n="$(basename "$f" .pid)"
-    case "$n" in simulator|api-[0-9]*|worker-[0-9]*) ;; *) continue ;; esac
+    case "$n" in simulator|fakes|api-[0-9]*|worker-[0-9]*) ;; *) continue ;; esac
     [ -z "$kind" ] || [ "$(app_kind "$n")" = "$kind" ] || continue
     echo "$n"
   done | sort -t- -k1,1 -k2,2n
@@ -47,7 +55,7 @@ ensure_build() {
     ( cd "$REPO_ROOT" && npm ci --no-audit --no-fund ) || die "npm ci failed"
   fi
   local f why=""
-  for f in dist/main.js dist/simulator/simulator-main.js dist/db/migrate.js; do
+  for f in dist/main.js dist/simulator/simulator-main.js dist/simulator/channel-fakes-main.js dist/db/migrate.js; do
     [ -f "$REPO_ROOT/$f" ] || why="$f is missing"
   done
   if [ -z "$why" ]; then
@@ -94,6 +102,25 @@ resolve_app_settings() {
   if [ "$cfg" = "$REPO_ROOT/config/demo.json" ] && [ "$SIMULATOR_PORT" != 4000 ]; then
     warn "config/demo.json points the channels at the simulator on :4000, but SIMULATOR_PORT=$SIMULATOR_PORT"
   fi
+  if [ "$cfg" = "$REPO_ROOT/config/demo.json" ] && [ "$CHANNEL_FAKES_BASE_PORT" != 4101 ]; then
+    warn "config/demo.json points wechatpay, alipay_rsa2 and stripe at the channel fakes on :4101-4103, but CHANNEL_FAKES_BASE_PORT=$CHANNEL_FAKES_BASE_PORT"
+  fi
+  return 0
+}
+
+fakes_ports() { echo "$1" "$(( $1 + 1 ))" "$(( $1 + 2 ))"; } # fakes_ports BASE: WeChat Pay, Alipay, Stripe
+
+# resolve_channel_credentials: the channel fakes' keys file (generated the first time), and from
+# it APP_CHANNEL_ENV, the credentials of every channel the apps' config points at a fake
+resolve_channel_credentials() {
+  local out
+  out="$(cd "$REPO_ROOT" && "$NODE_BIN" dist/simulator/channel-fakes-main.js keys "$CHANNEL_FAKES_KEYS")" \
+    || die "could not create or read the channel fakes' keys ($CHANNEL_FAKES_KEYS)"
+  [ -z "$out" ] || log "fakes: $out"
+  out="$(cd "$REPO_ROOT" && env "${APP_ENV[@]}" CHANNEL_FAKES_BASE_PORT="$CHANNEL_FAKES_BASE_PORT" "$NODE_BIN" dist/simulator/channel-fakes-main.js env "$CHANNEL_FAKES_KEYS")" \
+    || die "could not give the apps the channel fakes' credentials (the config's channels above)"
+  APP_CHANNEL_ENV=()
+  [ -z "$out" ] || mapfile -t APP_CHANNEL_ENV <<<"$out"
   return 0
 }
 
@@ -101,12 +128,15 @@ resolve_app_settings() {
 app_spec() {
   local kind="$1" port="$2" secrets
   secrets="$( { printf '%s\n' "${APP_ENV[@]}" | grep '^ADMIN_TOKEN=' || true
-               env | grep -E '^(CHANNEL_SECRET_[A-Z0-9_]+|MERCHANT_SECRETS_KEY|LOG_LEVEL)=' | sort || true; } | md5sum | cut -c1-12)"
+               printf '%s\n' ${APP_CHANNEL_ENV[@]+"${APP_CHANNEL_ENV[@]}"}
+               env | grep -E '^(CHANNEL_[A-Z0-9_]+|MERCHANT_SECRETS_KEY|LOG_LEVEL)=' | sort || true; } | md5sum | cut -c1-12)"
   printf 'kind=%s\nport=%s\nbuild=%s\n' "$kind" "$port" "$(stat -c %Y "$REPO_ROOT/dist/main.js")"
-  if [ "$kind" != simulator ]; then
-    printf '%s\n' "${APP_ENV[@]}" | grep -v '^ADMIN_TOKEN=' | sed -E 's#(//[^:/@]+:)[^@]*@#\1***@#g'
-    printf 'secrets=%s\n' "$secrets"
-  fi
+  case "$kind" in
+    api|worker)
+      printf '%s\n' "${APP_ENV[@]}" | grep -v '^ADMIN_TOKEN=' | sed -E 's#(//[^:/@]+:)[^@]*@#\1***@#g'
+      printf 'secrets=%s\n' "$secrets" ;;
+    fakes) printf 'keys=%s\n' "$(md5sum <"$CHANNEL_FAKES_KEYS" | cut -c1-12)" ;;
+  esac
 }
 
 # start_app NAME KIND PORT: start unless already running with the same spec
@@ -124,14 +154,21 @@ start_app() {
     restarted=1
   fi
   rm -f "$(app_pidfile "$name")"
-  if [ -n "$port" ] && port_open "$port"; then
-    local knob=API_BASE_PORT; [ "$kind" = simulator ] && knob=SIMULATOR_PORT; [ "$kind" = worker ] && knob=WORKER_BASE_PORT
-    die "port $port (for $name) is taken by a process this script did not start; free it, or set $knob"
-  fi
+  local p ports="$port"
+  [ "$kind" = fakes ] && ports="$(fakes_ports "$port")"
+  for p in $ports; do
+    port_open "$p" || continue
+    local knob=API_BASE_PORT
+    case "$kind" in simulator) knob=SIMULATOR_PORT ;; fakes) knob=CHANNEL_FAKES_BASE_PORT ;; worker) knob=WORKER_BASE_PORT ;; esac
+    die "port $p (for $name) is taken by a process this script did not start; free it, or set $knob"
+  done
   case "$kind" in
-    api) launch=(env -u MIGRATION_DATABASE_URL "${APP_ENV[@]}" PORT="$port" ADMIN_PORT="$(( port - API_BASE_PORT + API_ADMIN_BASE_PORT ))" "$NODE_BIN" dist/main.js --role api) ;;
-    worker) launch=(env -u MIGRATION_DATABASE_URL "${APP_ENV[@]}" PORT="$port" "$NODE_BIN" dist/main.js --role worker) ;;
+    # The channel credentials (APP_CHANNEL_ENV) ride in the environment only: neither the log
+    # line below nor the .spec file shows them.
+    api) launch=(env -u MIGRATION_DATABASE_URL "${APP_ENV[@]}" ${APP_CHANNEL_ENV[@]+"${APP_CHANNEL_ENV[@]}"} PORT="$port" ADMIN_PORT="$(( port - API_BASE_PORT + API_ADMIN_BASE_PORT ))" "$NODE_BIN" dist/main.js --role api) ;;
+    worker) launch=(env -u MIGRATION_DATABASE_URL "${APP_ENV[@]}" ${APP_CHANNEL_ENV[@]+"${APP_CHANNEL_ENV[@]}"} PORT="$port" "$NODE_BIN" dist/main.js --role worker) ;;
     simulator) launch=(env SIMULATOR_PORT="$port" "$NODE_BIN" dist/simulator/simulator-main.js) ;;
+    fakes) launch=(env CHANNEL_FAKES_BASE_PORT="$port" "$NODE_BIN" dist/simulator/channel-fakes-main.js serve "$CHANNEL_FAKES_KEYS") ;;
     *) die "unknown app kind $kind" ;;
   esac
   echo "=== $(date -Is) start $name (${launch[*]: -3}) ===" >>"$logfile"
@@ -216,6 +253,8 @@ app_answers() { # app_answers NAME
   case "$(app_kind "$name")" in
     api) curl -fsS -m 3 -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null ;;
     simulator) curl -fsS -m 3 -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null ;;
+    fakes) local p
+           for p in $(fakes_ports "$port"); do curl -fsS -m 3 -o /dev/null "http://127.0.0.1:$p/healthz" 2>/dev/null || return 1; done ;;
     # a worker that serves the ops routes on its PORT answers /readyz; otherwise its AMQP
     # connection (listed by the management API) is the sign of life
     worker) curl -fsS -m 3 -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && return 0
@@ -230,8 +269,8 @@ app_fail() { # app_fail NAME MESSAGE
   exit 1
 }
 
-# wait_apps NAME...: bounded wait until every one answers (api /readyz, simulator /healthz,
-# worker: its AMQP connection is listed by the management API)
+# wait_apps NAME...: bounded wait until every one answers (api /readyz, simulator /healthz, fakes
+# /healthz on each of its ports, worker: its AMQP connection is listed by the management API)
 wait_apps() {
   local deadline=$(( $(now) + APP_START_TIMEOUT )) pending=("$@") next n
   while [ "${#pending[@]}" -gt 0 ]; do
@@ -252,13 +291,13 @@ wait_apps() {
 run_migrations() {
   local t0; t0="$(now_ms)"
   # Only the migration gets the owner's URL; the service processes run as DB_USER.
-  ( cd "$REPO_ROOT" && env "${APP_ENV[@]}" MIGRATION_DATABASE_URL="$APP_MIGRATION_URL" timeout 120 "$NODE_BIN" dist/db/migrate.js ) >"$APP_DIR/migrate.log" 2>&1 \
+  ( cd "$REPO_ROOT" && env "${APP_ENV[@]}" ${APP_CHANNEL_ENV[@]+"${APP_CHANNEL_ENV[@]}"} MIGRATION_DATABASE_URL="$APP_MIGRATION_URL" timeout 120 "$NODE_BIN" dist/db/migrate.js ) >"$APP_DIR/migrate.log" 2>&1 \
     || { cat "$APP_DIR/migrate.log" >&2; die "migration failed ($(redact_url "$APP_MIGRATION_URL"))"; }
   log "migrate: $(tail -n 1 "$APP_DIR/migrate.log") ($(redact_url "$APP_MIGRATION_URL"), $(fmt_ms $(( $(now_ms) - t0 ))))"
 }
 
 # start_apps API WORKERS: converge each role whose count is given ("" = leave that role as it
-# is), then the simulator (while any app runs) and nginx (while any api runs)
+# is), then the simulator and the channel fakes (while any app runs) and nginx (while any api runs)
 start_apps() {
   local want_api="$1" want_workers="$2" i n started=() api_ports=() extra=()
   mkdir -p "$APP_DIR"
@@ -268,8 +307,10 @@ start_apps() {
   n_api="${want_api:-$(running_app_names api | wc -l)}"
   n_workers="${want_workers:-$(running_app_names worker | wc -l)}"
   if [ $(( n_api + n_workers )) -gt 0 ]; then
+    resolve_channel_credentials
     run_migrations
     start_app simulator simulator "$SIMULATOR_PORT"; started+=(simulator)
+    start_app fakes fakes "$CHANNEL_FAKES_BASE_PORT"; started+=(fakes)
   fi
   if [ -n "$want_api" ]; then
     for (( i = 1; i <= want_api; i++ )); do
@@ -291,16 +332,16 @@ start_apps() {
   done
   if [ "${#api_ports[@]}" -gt 0 ]; then start_nginx "${api_ports[@]}"; else stop_nginx; fi
   [ "${#extra[@]}" -eq 0 ] || { log "scaling down: ${extra[*]}"; stop_apps "${extra[@]}"; }
-  if [ $(( n_api + n_workers )) -eq 0 ]; then stop_apps simulator; fi
+  if [ $(( n_api + n_workers )) -eq 0 ]; then stop_apps simulator fakes; fi
   return 0
 }
 
 stop_all_apps() {
   stop_nginx
-  # intake first (apis), then the consumers, then the channel they call
+  # intake first (apis), then the consumers, then the channels they call
   stop_apps $(app_names api)
   stop_apps $(app_names worker)
-  stop_apps simulator
+  stop_apps simulator fakes
 }
 
 status_apps() {
@@ -320,6 +361,8 @@ status_apps() {
            [ "$code" = 200 ] && answers="yes (readyz 200)" || answers="no (readyz ${code:-000})" ;;
       simulator) where="http://127.0.0.1:$port"
            curl -fsS -m 3 -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && answers="yes (healthz 200)" ;;
+      fakes) where="wechatpay :$port alipay :$(( port + 1 )) stripe :$(( port + 2 ))"
+           app_answers "$n" && answers="yes (healthz 200 on each)" ;;
       worker) where="ops :$port  amqp $(sed -n 's/^AMQP_URL=//p' "$APP_DIR/$n.spec" 2>/dev/null | sed -E 's#amqp://[^@]*@##g; s#,#,#g')"
            local rc=0 code; worker_connected "$n" || rc=$?
            code="$(curl -s -m 3 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz" 2>/dev/null || true)"

@@ -34,8 +34,11 @@ is_ours() {
   local pid="$1"
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
   [ -r "/proc/$pid/environ" ] || return 1
-  # (2>/dev/null first: the process may exit between the checks, and then the redirection fails)
-  tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "PC_STACK_DIR=$STACK_DIR"
+  # grep reads the file itself (-z: NUL-separated): through a pipe, `grep -q` stops reading at
+  # the match, and the writer's next block then fails (SIGPIPE or EPIPE), which pipefail counts
+  # as "not ours" once the environment passes one 4 KiB block (the apps' channel credentials do).
+  # 2>/dev/null: the process may exit between the checks.
+  grep -qzxF "PC_STACK_DIR=$STACK_DIR" "/proc/$pid/environ" 2>/dev/null
 }
 
 # pid_alive PID: running and not a zombie. Our servers are orphans (their starter exits), and

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Knex } from 'knex';
@@ -10,6 +10,7 @@ import { paymentBody, registerMerchant, request, sendCallback, txId, useAdminUrl
 import { openTestDatabase } from '../helpers/fixtures';
 import { deleteTestTopology, TEST_ADMIN_TOKEN, testConfig } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
+import { createChannelCheckouts, REAL_CHANNELS, type RealPayment } from '../../scripts/demo-channels';
 
 /**
  * Issue 5, end to end: the real deployment shape on this machine. scripts/stack.sh starts 3 api
@@ -245,4 +246,28 @@ describe('scale-out through nginx: 3 api replicas and 2 workers as separate proc
       return seen.has('127.0.0.1:3302') && seen.size >= 3;
     }, 30_000, 50);
   }, 5 * 60 * 1000);
+
+  it("runs the channel fakes beside the apps, which use config/demo.json's real channels with the keys file's credentials", async () => {
+    const keysFile = path.join(stackDir, 'channel-fakes', 'keys.json');
+    expect(statSync(keysFile).mode & 0o777).toBe(0o600);
+    // The credentials ride in the apps' environment only: no .spec file holds a key.
+    const specs = readdirSync(path.join(stackDir, 'app')).filter((f) => f.endsWith('.spec'));
+    expect(specs).toContain('fakes.spec');
+    expect(specs.filter((f) => /PRIVATE KEY|sk_test_|whsec_/.test(readFileSync(path.join(stackDir, 'app', f), 'utf8')))).toEqual([]);
+    // The demo's checkouts: one payment per real channel paid by the channel's native
+    // notification through nginx, one nobody pays, which the workers' adapters close at the fake.
+    const { client } = await merchantClient(`e2e_fakes_${randomUUID().slice(0, 8)}`);
+    const checkouts = createChannelCheckouts({ baseUrl: nginxUrl, keysFile, fakesPort: Number(process.env.CHANNEL_FAKES_BASE_PORT ?? 4101) });
+    const made: RealPayment[] = [];
+    for (const { kind } of REAL_CHANNELS) {
+      made.push(await checkouts.create(kind, 'notification', { client, orderId: `${kind}-paid-${randomUUID().slice(0, 8)}`, amount: 1999, timeoutSeconds: 30 }));
+      made.push(await checkouts.create(kind, 'close', { client, orderId: `${kind}-unpaid-${randomUUID().slice(0, 8)}`, amount: 1999, timeoutSeconds: 2 }));
+    }
+    const settled = await waitFor('the real channels\' payments to settle', async () => {
+      const now = await Promise.all(made.map((r) => client.getPayment(r.payment.id)));
+      return now.every((p) => p.status !== 'PENDING') ? now : undefined;
+    }, 30_000, 250);
+    expect(settled.map((p, i) => `${made[i]?.kind} ${made[i]?.plan} ${p.status}`)).toEqual(REAL_CHANNELS.flatMap(({ kind }) => [`${kind} notification PAID`, `${kind} close CLOSED`]));
+    for (const r of made.filter((m) => m.plan === 'close')) expect({ kind: r.kind, closedAtChannel: await checkouts.closedAtChannel(r) }).toEqual({ kind: r.kind, closedAtChannel: true });
+  }, 2 * 60 * 1000);
 });
