@@ -390,6 +390,15 @@ start_cluster() {
     rmq_mgmt_answers "$i" && continue   # booted already (the CLI takes seconds per call)
     rc=0
     rmq_await_startup "$i" "$deadline" rmq_node_ours "$i" || rc=$?
+    # RabbitMQ 3.10 can crash a node that syncs feature flags with a peer still booting
+    # (incompatible_feature_flags, badmap): the peers are further along now, so start it once more.
+    if [ "$rc" -eq 1 ] && tail -n 200 "$(cluster_node_dir "$i")/log/console.log" 2>/dev/null | grep -q incompatible_feature_flags; then
+      warn "cluster: $(cluster_node "$i") lost a feature-flag race with a booting peer; starting it once more"
+      rm -f "$(cluster_node_dir "$i")/rabbitmq-server.pid"
+      rmq_spawn "$i"
+      rc=0
+      rmq_await_startup "$i" "$deadline" rmq_node_ours "$i" || rc=$?
+    fi
     [ "$rc" -ne 1 ] || cluster_fail "$i" "$(cluster_node "$i") exited during startup"
     [ "$rc" -ne 2 ] || cluster_fail "$i" "$(cluster_node "$i") did not start within ${CLUSTER_START_TIMEOUT}s"
   done
