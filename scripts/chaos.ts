@@ -23,6 +23,7 @@ import { loadConfig } from '../src/config/config-loader';
 import { createDatabase } from '../src/infra/database';
 import { signGatewayRequest } from '../src/shared/gateway-signature';
 import { portAnswers } from '../test/helpers/ports';
+import { RECORDED_CAUSES, type TransitionCause } from '../src/payments/payment-states';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..');
@@ -225,7 +226,8 @@ async function main(): Promise<void> {
   const outOfPending = new Map<number, number>();
   let early = 0;
   for (const e of events) {
-    if (e.from_status !== 'PENDING') continue;
+    // Transitions out of PENDING only: the timeline's records (a remedy retry is PENDING -> PENDING) change no state.
+    if (e.from_status !== 'PENDING' || e.to_status === 'PENDING' || RECORDED_CAUSES.includes(e.cause as TransitionCause)) continue;
     outOfPending.set(Number(e.payment_id), (outOfPending.get(Number(e.payment_id)) ?? 0) + 1);
     const row = byId.get(Number(e.payment_id));
     if (row && e.to_status === 'CLOSED' && new Date(e.at).getTime() < new Date(row.expires_at).getTime()) early++;
