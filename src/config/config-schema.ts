@@ -13,7 +13,7 @@ const adapterSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('none') }).strict(),
   z.object({ type: z.literal('http'), baseUrl: z.string().url(), timeoutMs }).strict(),
   z.object({ type: z.literal('simulator'), baseUrl: z.string().url(), timeoutMs }).strict(),
-  /** WeChat Pay APIv3 (README.md, "WeChat Pay"); credentials in CHANNEL_<NAME>_* (REAL_CHANNEL_CREDENTIALS). */
+  /** WeChat Pay APIv3 (docs/channels.md, "WeChat Pay"); credentials in CHANNEL_<NAME>_* (REAL_CHANNEL_CREDENTIALS). */
   z
     .object({
       type: z.literal('wechatpay'),
@@ -27,7 +27,7 @@ const adapterSchema = z.discriminatedUnion('type', [
       queriesPerSecond,
     })
     .strict(),
-  /** Alipay open platform, RSA2 (README.md, "Alipay"). */
+  /** Alipay open platform, RSA2 (docs/channels.md, "Alipay"). */
   z
     .object({
       type: z.literal('alipay'),
@@ -37,7 +37,7 @@ const adapterSchema = z.discriminatedUnion('type', [
       queriesPerSecond,
     })
     .strict(),
-  /** Stripe PaymentIntents (README.md, "Stripe"). */
+  /** Stripe PaymentIntents (docs/channels.md, "Stripe"). */
   z
     .object({
       type: z.literal('stripe'),

@@ -2,7 +2,7 @@ import { createPayment, getPayment, merchantFor, paymentBody, registerMerchant, 
 import { testConfig, useTestApp } from '../helpers/test-app';
 import { waitFor } from '../helpers/wait';
 
-/** GET /v1/admin/payments/:id and ?merchantId=&orderId= (README.md, "Ops and admin"): where a payment is, for ops. */
+/** GET /v1/admin/payments/:id and ?merchantId=&orderId= (README.md, "Merchants, keys and the admin side"): where a payment is, for ops. */
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 const UNKNOWN_ID = 'pay_0000000000000000000000';
 

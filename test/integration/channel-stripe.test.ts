@@ -87,7 +87,7 @@ describe('the Stripe channel (PaymentIntents)', () => {
   }
 
   /**
-   * What the checkout does (README.md, "Stripe"): create the PaymentIntent, create our payment with
+   * What the checkout does (README.md, "Channels"; docs/channels.md, "Stripe"): create the PaymentIntent, create our payment with
    * orderId = the intent's id, then put our payment id in the intent's metadata.payment_id.
    */
   async function checkout(options: { amount?: number; currency?: string; timeoutSeconds?: number; metadata?: boolean; channel?: string } = {}) {

@@ -86,7 +86,7 @@ function publicKeyPem(value: string, variable: string): string {
 /**
  * The official SDK for one channel: requests signed RSA2 with the app's private key, answers
  * verified with Alipay's public key. Its keys are CHANNEL_<NAME>_PRIVATE_KEY and
- * CHANNEL_<NAME>_ALIPAY_PUBLIC_KEY (README.md, "Alipay"); a bad one fails the start, naming it.
+ * CHANNEL_<NAME>_ALIPAY_PUBLIC_KEY (docs/channels.md, "Alipay"); a bad one fails the start, naming it.
  */
 export function createAlipaySdk(name: string, config: AlipayConfig, credentials: Record<string, string>): AlipaySdk {
   const prefix = `CHANNEL_${name.toUpperCase()}_`;
@@ -104,7 +104,7 @@ export function createAlipaySdk(name: string, config: AlipayConfig, credentials:
 }
 
 /**
- * Alipay through the official `alipay-sdk` (README.md, "Alipay"): `alipay.trade.query`, then
+ * Alipay through the official `alipay-sdk` (docs/channels.md, "Alipay"): `alipay.trade.query`, then
  * `alipay.trade.close`, by out_trade_no = our payment id, signed and verified by the SDK. Only
  * what Alipay's signature covers is believed: a forged or altered answer throws and is retried.
  *
@@ -237,7 +237,7 @@ export function createAlipayAdapter(options: {
       const answer = await call('alipay.trade.close', payment);
       if (answer.code === SUCCESS) return;
       // No trade at Alipay yet (a QR code never scanned): nothing to close. The checkout's
-      // time_expire (README.md, "Alipay") stops a scan after the deadline from paying.
+      // time_expire (docs/channels.md, "Alipay") stops a scan after the deadline from paying.
       if (answer.code === BUSINESS_FAILED && answer.sub_code === TRADE_NOT_EXIST) return;
       if (answer.code === BUSINESS_FAILED && answer.sub_code === TRADE_STATUS_ERROR) {
         // Closed already (a repeat after a crash), or paid since the query: ask which.

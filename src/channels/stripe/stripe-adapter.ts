@@ -6,7 +6,7 @@ import type { RateLimiter } from '../rate-limiter';
 
 type StripeAdapterConfig = Extract<AdapterConfig, { type: 'stripe' }>;
 
-/** The payment's orderId is its PaymentIntent's id (README.md, "Stripe"). */
+/** The payment's orderId is its PaymentIntent's id (docs/channels.md, "Stripe"). */
 export const PAYMENT_INTENT_ID = /^pi_[A-Za-z0-9]{1,60}$/;
 const SECRET_KEY = /^(sk|rk)_(test|live)_[A-Za-z0-9]{8,}$/;
 
@@ -63,7 +63,7 @@ function describe(op: string, intentId: string, err: unknown): Error {
 }
 
 /**
- * Stripe PaymentIntents through the official stripe package (README.md, "Stripe"): retrieve the
+ * Stripe PaymentIntents through the official stripe package (docs/channels.md, "Stripe"): retrieve the
  * intent named by the payment's orderId, and cancel it to close. Stripe does not sign its answers
  * (the key and TLS authenticate it), so instead an answer is believed only when it is about the
  * intent asked for, in the key's mode and the payment's currency. 429s, 5xx and transport errors

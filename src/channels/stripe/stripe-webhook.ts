@@ -16,7 +16,7 @@ function refuse(res: Response, status: 400 | 500, message: string): void {
 }
 
 /**
- * `POST /v1/channels/<name>/webhook` (README.md, "Stripe"): Stripe's signed events. The signature
+ * `POST /v1/channels/<name>/webhook` (docs/channels.md, "Stripe"): Stripe's signed events. The signature
  * (`Stripe-Signature: t=...,v1=...`, HMAC-SHA256 with the endpoint secret over "t.body") is checked
  * by the stripe package on the raw body, within 300 s. Only `payment_intent.succeeded` settles a
  * payment: the one its metadata.payment_id names, if it belongs to this channel and its orderId is

@@ -32,7 +32,7 @@ function errorCodeOf(answer: ChannelAnswer): string | undefined {
 }
 
 /**
- * WeChat Pay APIv3 (README.md, "WeChat Pay"): the order is queried by out_trade_no, which is our
+ * WeChat Pay APIv3 (docs/channels.md, "WeChat Pay"): the order is queried by out_trade_no, which is our
  * payment id, and closed when it is not paid. Every request is signed with the merchant's API
  * key; an answer is believed only when WeChat Pay's signature over it verifies with the
  * configured public key, its serial is the configured one and it is fresh, and a transaction

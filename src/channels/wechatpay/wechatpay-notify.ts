@@ -32,7 +32,7 @@ function fail(res: Response, status: number, message: string): void {
 }
 
 /**
- * `POST /v1/channels/<name>/notify`, WeChat Pay's payment notification (README.md, "WeChat Pay").
+ * `POST /v1/channels/<name>/notify`, WeChat Pay's payment notification (docs/channels.md, "WeChat Pay").
  * Nothing in it is believed before WeChat Pay's signature over the raw body verifies with the
  * configured key and serial within 300 s; then the resource is decrypted with the APIv3 key (its
  * GCM tag proves it was made for us), and the transaction must name our merchant and a payment of

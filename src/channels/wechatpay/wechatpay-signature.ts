@@ -1,7 +1,7 @@
 import { createDecipheriv, createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 
 /*
- * WeChat Pay APIv3's signatures (README.md, "WeChat Pay"), shared by the adapter (requests we
+ * WeChat Pay APIv3's signatures (docs/channels.md, "WeChat Pay"), shared by the adapter (requests we
  * sign, answers we verify) and the notification handler (notifications we verify and decrypt):
  *   - a request carries `Authorization: WECHATPAY2-SHA256-RSA2048 mchid="..",nonce_str="..",
  *     signature="..",timestamp="..",serial_no=".."`, the signature being RSA-SHA256 (PKCS#1 v1.5)
