@@ -65,10 +65,12 @@ export function createPaymentTransitions(deps: { repository: PaymentsRepository;
         closed_at: to === 'CLOSED' || to === 'FAILED' ? request.at : r.closed_at,
         transaction_id: request.transactionIds?.get(r.id) ?? r.transaction_id,
       }));
-      await deps.repository.appendEvents(
-        trx,
-        changed.map((r) => ({ paymentId: r.id, from, to, cause: request.cause, at: request.at, details: request.details?.(r) })),
-      );
+      if (request.details) {
+        const details = request.details;
+        await deps.repository.appendEvents(trx, changed.map((r) => ({ paymentId: r.id, from, to, cause: request.cause, at: request.at, details: details(r) })));
+      } else {
+        await deps.repository.appendTransitionEvents(trx, changed.map((r) => r.id), from, to, request.cause, request.at);
+      }
       // Counted before commit: a rolled-back transaction may overcount by a batch, never undercount.
       deps.metrics.transitions.inc({ from, to, cause: request.cause }, changed.length);
       const notifications = await deps.outbox.add(

@@ -1,6 +1,6 @@
 import type { ConsumeMessage } from 'amqplib';
 import { notificationMessage, parseNotification, parseNotificationBody } from '../../src/messaging/notification-message';
-import { parseTimer, parseTimerBody, timerMessage } from '../../src/messaging/timer-message';
+import { parseTimer, parseTimerBody, timerFastCheck, timerMessage, timerSchemaForTests } from '../../src/messaging/timer-message';
 import { DESTINATIONS, HEADERS } from '../../src/messaging/topology';
 
 /** A delivery as the scheduler publishes it: the body plus deadline and attempt, and our headers. */
@@ -41,5 +41,42 @@ describe('the message contract (src/messaging)', () => {
     expect(timer).toEqual({ ok: false, error: expect.stringMatching(/^v: /) });
     const note = parseNotification(delivered({ ...notification, v: 2 }, now, 1), now);
     expect(note).toEqual({ ok: false, error: expect.stringMatching(/^v: /) });
+  });
+  describe("the timer's fast check (the worker's hot path)", () => {
+    // Every value a field may take in the bodies below: valid ones, edge cases, and wrong types.
+    const values: unknown[] = [undefined, 1, 2, 7, 0, -1, 1.5, 2 ** 53, Number.MAX_SAFE_INTEGER, '7', null, true, [], {}];
+    const bodies: unknown[] = [null, 7, 'x', [], [1], {}, { paymentId: 7, deadline: now, attempt: 1, extra: 'x' }, { paymentId: 7, deadline: now, attempt: 1, __proto__: { v: 2 } }];
+    for (const v of values) for (const paymentId of values) for (const deadline of values) for (const attempt of [undefined, 1, 3, 0, 1.5, '1']) {
+      const body: Record<string, unknown> = { paymentId, deadline, attempt };
+      if (v !== undefined) body.v = v;
+      for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
+      bodies.push(body);
+    }
+
+    it('when it accepts a body, then the schema accepts it with the same result; and it accepts the bodies the scheduler writes', () => {
+      let accepted = 0;
+      for (const body of bodies) {
+        const json: unknown = JSON.parse(JSON.stringify(body) ?? 'null');
+        const fast = timerFastCheck(json);
+        const schema = timerSchemaForTests.safeParse(json);
+        if (fast !== undefined) {
+          accepted++;
+          expect({ body: json, schema: schema.success ? schema.data : schema.error.message }).toEqual({ body: json, schema: fast });
+        }
+      }
+      expect(accepted).toBeGreaterThan(20);
+      expect(timerFastCheck({ v: 1, paymentId: 7, deadline: now, attempt: 2 })).toEqual({ v: 1, paymentId: 7, deadline: now, attempt: 2 });
+      expect(timerFastCheck({ paymentId: 7, deadline: now, attempt: 1 })).toEqual({ paymentId: 7, deadline: now, attempt: 1 });
+    });
+
+    it('when it declines a body, then parseTimer answers as the schema does: the error names the field', () => {
+      for (const [body, field] of [[{ v: 2, paymentId: 7 }, 'v'], [{ v: 1, paymentId: '7' }, 'paymentId'], [{ v: 1, paymentId: 0 }, 'paymentId']] as const) {
+        const parsed = parseTimer(delivered(body, now, 1), now);
+        expect(parsed.ok).toBe(false);
+        expect(parsed.ok ? '' : parsed.error).toContain(field);
+      }
+      // Extra keys are not the fast path's, but the schema strips them, as before.
+      expect(parseTimer(delivered({ v: 1, paymentId: 7, extra: 'x' }, now, 1), now)).toEqual({ ok: true, value: { v: 1, paymentId: 7, deadline: now, attempt: 1 } });
+    });
   });
 });
