@@ -2,6 +2,7 @@
 # Local stack for Payment Compensator (docs/performance.md runs on it; README.md, "The two commands").
 #
 #   scripts/stack.sh up                      install missing Debian packages, start RabbitMQ + MariaDB
+#                                            + Redis (for the benchmark's BullMQ peer only)
 #   scripts/stack.sh up --api N --workers M  ... plus the channel simulator, the channel fakes
 #                                            (WeChat Pay, Alipay, Stripe), N api processes
 #                                            (PORT 3001..300N) behind a real nginx on
@@ -12,7 +13,7 @@
 #                                            rabbit-1@localhost.., AMQP 5681.., management 15681..),
 #                                            independent of the single node; prints its AMQP_URL
 #   scripts/stack.sh down                    stop everything this script started (apps, nginx,
-#                                            simulator, channel fakes, cluster, MariaDB, RabbitMQ)
+#                                            simulator, channel fakes, cluster, Redis, MariaDB, RabbitMQ)
 #   scripts/stack.sh down --apps             stop only the app processes, nginx, the simulator and the fakes
 #   scripts/stack.sh down --cluster          stop only the cluster (--purge: also delete its data)
 #   scripts/stack.sh down --purge            stop everything and delete $STACK_DIR
@@ -35,7 +36,9 @@
 #   ERL_EPMD_PORT (4369), MARIADB_PORT (3306), DB_NAME (compensator), DB_USER (compensator:
 #   the service's user, rows only), DB_PASSWORD (compensator), DB_OWNER (compensator_owner: owns
 #   the schema, runs the migrations), DB_OWNER_PASSWORD (compensator_owner),
-#   RABBITMQ_START_TIMEOUT (90), MARIADB_START_TIMEOUT (60).
+#   RABBITMQ_START_TIMEOUT (90), MARIADB_START_TIMEOUT (60), REDIS_PORT (6379; unset and taken by
+#   a Redis this script did not start: the first free of 6380..6389, see scripts/stack/redis.sh),
+#   REDIS_START_TIMEOUT (60).
 #   Apps: API_BASE_PORT (3001), WORKER_BASE_PORT (3101: a worker's PORT, for its ops routes),
 #   SIMULATOR_PORT (4000), CHANNEL_FAKES_BASE_PORT (4101: the WeChat Pay fake; Alipay +1, Stripe +2), NGINX_HOST (127.0.0.1), NGINX_PORT (8080), NGINX_WORKER_PROCESSES (1),
 #   APP_START_TIMEOUT (60), APP_STOP_TIMEOUT (25, above the app's own 15 s shutdown bound),
@@ -55,16 +58,17 @@
 # $STACK_DIR/channel-fakes/keys.json (the fakes' keys and the apps' credentials for them: generated
 # once, mode 600, kept by `down`, deleted by `down --purge`),
 # $STACK_DIR/nginx/{nginx.conf,nginx.master.pid,logs/access.log,logs/error.log},
-# $STACK_DIR/cluster/rabbit-I/{rabbitmq-server.pid,beam.pid,log/,mnesia/}.
+# $STACK_DIR/cluster/rabbit-I/{rabbitmq-server.pid,beam.pid,log/,mnesia/},
+# $STACK_DIR/redis/{redis-server.pid,port,redis.conf,redis.log,data/}.
 #
 # Layout: this file holds the settings, their validation and the commands; the components live
 # in scripts/stack/, sourced below: common.sh (logging, pid helpers, bounded waits, find_bin,
 # package installation), rabbitmq.sh (epmd, the single node and the cluster, whose nodes are set
-# up, started and awaited by the same per-node functions), mariadb.sh, nginx.sh and apps.sh
+# up, started and awaited by the same per-node functions), mariadb.sh, redis.sh, nginx.sh and apps.sh
 # (build, migrations, simulator, channel fakes, api and worker processes, their convergence).
 #
 # Extension points: each component has start_X / stop_X / status_X functions
-# (rabbitmq, mariadb, cluster, apps, nginx; epmd is a helper of rabbitmq), hooked into
+# (rabbitmq, mariadb, redis, cluster, apps, nginx; epmd is a helper of rabbitmq), hooked into
 # cmd_up / cmd_down / cmd_status (see the "COMPONENTS" markers below).
 
 set -euo pipefail
@@ -86,6 +90,9 @@ ERL_EPMD_PORT="${ERL_EPMD_PORT:-4369}"
 RABBITMQ_START_TIMEOUT="${RABBITMQ_START_TIMEOUT:-90}"
 MARIADB_PORT="${MARIADB_PORT:-3306}"
 MARIADB_START_TIMEOUT="${MARIADB_START_TIMEOUT:-60}"
+REDIS_PORT_SET="${REDIS_PORT:+1}"   # an explicit REDIS_PORT is never replaced by another port
+REDIS_PORT="${REDIS_PORT:-6379}"
+REDIS_START_TIMEOUT="${REDIS_START_TIMEOUT:-60}"
 DB_NAME="${DB_NAME:-compensator}"
 DB_USER="${DB_USER:-compensator}"
 DB_PASSWORD="${DB_PASSWORD:-compensator}"
@@ -124,6 +131,8 @@ source "$STACK_LIB/common.sh"
 source "$STACK_LIB/rabbitmq.sh"
 # shellcheck source=stack/mariadb.sh
 source "$STACK_LIB/mariadb.sh"
+# shellcheck source=stack/redis.sh
+source "$STACK_LIB/redis.sh"
 # shellcheck source=stack/nginx.sh
 source "$STACK_LIB/nginx.sh"
 # shellcheck source=stack/apps.sh
@@ -139,12 +148,12 @@ validate_settings() {
   for v in DB_PASSWORD DB_OWNER_PASSWORD; do
     [[ "${!v}" != *"'"* && "${!v}" != *'\'* ]] || die "$v must not contain quotes or backslashes"
   done
-  for v in RABBITMQ_PORT RABBITMQ_MGMT_PORT RABBITMQ_PROMETHEUS_PORT RABBITMQ_DIST_PORT ERL_EPMD_PORT MARIADB_PORT \
+  for v in RABBITMQ_PORT RABBITMQ_MGMT_PORT RABBITMQ_PROMETHEUS_PORT RABBITMQ_DIST_PORT ERL_EPMD_PORT MARIADB_PORT REDIS_PORT \
            API_BASE_PORT API_ADMIN_BASE_PORT WORKER_BASE_PORT SIMULATOR_PORT CHANNEL_FAKES_BASE_PORT NGINX_PORT NGINX_ADMIN_PORT CLUSTER_AMQP_BASE_PORT CLUSTER_MGMT_BASE_PORT \
            CLUSTER_PROMETHEUS_BASE_PORT CLUSTER_DIST_BASE_PORT; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a port number (got '${!v}')"
   done
-  for v in APP_START_TIMEOUT APP_STOP_TIMEOUT CLUSTER_START_TIMEOUT NGINX_WORKER_PROCESSES; do
+  for v in APP_START_TIMEOUT APP_STOP_TIMEOUT CLUSTER_START_TIMEOUT NGINX_WORKER_PROCESSES REDIS_START_TIMEOUT; do
     [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive whole number (got '${!v}')"
   done
 }
@@ -161,6 +170,7 @@ Local stack is up (state in $STACK_DIR):
   DATABASE_URL        mysql://$DB_USER:$DB_PASSWORD@127.0.0.1:$MARIADB_PORT/$DB_NAME  (rows only)
   MIGRATION_DATABASE_URL mysql://$DB_OWNER:$DB_OWNER_PASSWORD@127.0.0.1:$MARIADB_PORT/$DB_NAME  (owns the schema)
   test database       mysql://$DB_USER:$DB_PASSWORD@127.0.0.1:$MARIADB_PORT/${DB_NAME}_test
+  redis (bench peer)  redis://127.0.0.1:$(rds_port)  (AOF everysec, data in ${RDS_DATADIR#"$REPO_ROOT"/})
 EOF
   if [ -n "$CLUSTER_AMQP_URL" ]; then
     local n; n="$(cluster_existing_size)"
@@ -216,6 +226,7 @@ cmd_up() {
   start_rabbitmq
   provision_checkout_user
   start_mariadb
+  start_redis
   [ -z "$cluster" ] || start_cluster "$cluster"
   # RabbitMQ 4.0 from Debian 13 in a debootstrap root, on 127.0.0.1:5673 (scripts/rabbitmq4.sh).
   [ -z "$rabbitmq4" ] || STACK_DIR="$STACK_DIR" bash "$REPO_ROOT/scripts/rabbitmq4.sh" up
@@ -266,12 +277,13 @@ cmd_down() {
   # COMPONENTS: stop order (reverse of start)
   stop_all_apps
   stop_cluster
+  stop_redis
   stop_mariadb
   stop_rabbitmq
   stop_epmd
   if [ "$purge" -eq 1 ]; then
     local p
-    for p in "$RMQ_PIDFILE" "$RMQ_BEAM_PIDFILE" "$MDB_PIDFILE" "$EPMD_PIDFILE"; do
+    for p in "$RMQ_PIDFILE" "$RMQ_BEAM_PIDFILE" "$MDB_PIDFILE" "$RDS_PIDFILE" "$EPMD_PIDFILE"; do
       is_ours "$(read_pid "$p")" && die "a process from $p is still alive; not purging"
     done
     case "$STACK_DIR" in /|"$HOME"|"$REPO_ROOT") die "refusing to purge STACK_DIR=$STACK_DIR" ;; esac
@@ -287,6 +299,7 @@ cmd_status() {
   # COMPONENTS: status
   status_rabbitmq
   status_mariadb
+  status_redis
   status_cluster
   status_apps
   status_nginx

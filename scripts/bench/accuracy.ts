@@ -37,6 +37,42 @@ async function viaApi(ctx: Context, merchantId: string, rate: number, durationSe
   return { created: load.ok, achieved: load.okPerSec, load };
 }
 
+export type Lateness = Pick<AccuracyRun, 'created' | 'settled' | 'unsettled' | 'early' | 'lateness' | 'windowP99' | 'binMs' | 'histogram'>;
+
+/** Lateness (closed_at − expires_at) of a merchant's payments in `table` (the peer has a copy of payments). */
+export async function measureLateness(pool: mysql.Pool, table: string, merchantId: string): Promise<Lateness> {
+  if (!/^[a-z_]+$/.test(table)) throw new Error(`bad table name ${table}`);
+  const [rows] = await pool.query(`SELECT status, expires_at, closed_at FROM ${table} WHERE merchant_id = ?`, [merchantId]);
+  const list = rows as Array<{ status: string; expires_at: Date; closed_at: Date | null }>;
+  const closed = list.filter((r) => r.status === 'CLOSED' && r.closed_at);
+  const lateMs = closed.map((r) => (r.closed_at as Date).getTime() - r.expires_at.getTime());
+  // 10 s windows of deadlines
+  const windows = new Map<number, number[]>();
+  closed.forEach((r, i) => {
+    const w = Math.floor(r.expires_at.getTime() / 10000);
+    if (!windows.has(w)) windows.set(w, []);
+    (windows.get(w) as number[]).push(lateMs[i] as number);
+  });
+  const windowP99 = spread([...windows.values()].filter((v) => v.length >= 100).map((v) => distribution(v).p99 / 1000));
+  const maxLate = Math.max(0, ...lateMs);
+  const binMs = maxLate <= 500 ? 10 : maxLate <= 2000 ? 50 : maxLate <= 10000 ? 100 : 500;
+  const hist = new Map<number, number>();
+  for (const l of lateMs) {
+    const b = Math.floor(l / binMs) * binMs;
+    hist.set(b, (hist.get(b) ?? 0) + 1);
+  }
+  return {
+    created: list.length, // answers still in flight when the load stopped may have added a few
+    settled: closed.length,
+    unsettled: list.length - closed.length,
+    early: lateMs.filter((l) => l < 0).length,
+    lateness: distribution(lateMs.map((l) => l / 1000)),
+    windowP99,
+    binMs,
+    histogram: [...hist.entries()].sort((a, b) => a[0] - b[0]).map(([binStartMs, count]) => ({ binStartMs, count })),
+  };
+}
+
 /** The bench inserts the rows and publishes their timers itself (the service's DelayScheduler), in 100 ms ticks. */
 async function viaDirect(ctx: Context, configFile: string, pool: mysql.Pool, merchantId: string, rate: number, durationSec: number, min: number, max: number): Promise<{ created: number; achieved: number }> {
   const schedulers = await openSchedulerPool(configFile, ctx.db, 2);
@@ -106,26 +142,6 @@ export async function runAccuracy(ctx: Context, queueType: 'quorum' | 'classic',
       500,
     );
     if (last.closed < last.total) log(`accuracy ${queueType} ${via}: ${last.closed} of ${last.total} settled when the wait ended`);
-    const [rows] = await pool.query('SELECT status, expires_at, closed_at FROM payments WHERE merchant_id = ?', [merchantId]);
-    const list = rows as Array<{ status: string; expires_at: Date; closed_at: Date | null }>;
-    const closed = list.filter((r) => r.status === 'CLOSED' && r.closed_at);
-    const lateMs = closed.map((r) => (r.closed_at as Date).getTime() - r.expires_at.getTime());
-    // 10 s windows of deadlines
-    const windows = new Map<number, number[]>();
-    closed.forEach((r, i) => {
-      const w = Math.floor(r.expires_at.getTime() / 10000);
-      if (!windows.has(w)) windows.set(w, []);
-      (windows.get(w) as number[]).push(lateMs[i] as number);
-    });
-    const windowP99 = spread([...windows.values()].filter((v) => v.length >= 100).map((v) => distribution(v).p99 / 1000));
-    const maxLate = Math.max(0, ...lateMs);
-    const binMs = maxLate <= 500 ? 10 : maxLate <= 2000 ? 50 : maxLate <= 10000 ? 100 : 500;
-    const hist = new Map<number, number>();
-    for (const l of lateMs) {
-      const b = Math.floor(l / binMs) * binMs;
-      hist.set(b, (hist.get(b) ?? 0) + 1);
-    }
-    const total = list.length; // answers still in flight when the load stopped may have added a few
     const result: AccuracyRun = {
       queueType,
       via,
@@ -133,14 +149,7 @@ export async function runAccuracy(ctx: Context, queueType: 'quorum' | 'classic',
       achievedRate: gen.achieved,
       durationSec: s.durationSec,
       timeouts: [s.minTimeout, s.maxTimeout],
-      created: total,
-      settled: closed.length,
-      unsettled: list.length - closed.length,
-      early: lateMs.filter((l) => l < 0).length,
-      lateness: distribution(lateMs.map((l) => l / 1000)),
-      windowP99,
-      binMs,
-      histogram: [...hist.entries()].sort((a, b) => a[0] - b[0]).map(([binStartMs, count]) => ({ binStartMs, count })),
+      ...(await measureLateness(pool, 'payments', merchantId)),
       load: gen.load,
       lockRetries: (await workerCounter(2, 'compensator_db_lock_retries_total')) - retriesBase,
     };

@@ -19,6 +19,11 @@ export interface Sizes {
     limit: number;
     seedRows: number;
   };
+  /**
+   * The BullMQ peer (peer-bullmq.ts); its lateness and drain runs take the accuracy and drain
+   * sizes above, so both designs do the same work.
+   */
+  peer: { concurrency: number; dbPool: number; memoryTimers: number; memoryDelaySec: number; killTimers: number; killDelaySec: number };
 }
 
 export const FULL: Sizes = {
@@ -28,6 +33,8 @@ export const FULL: Sizes = {
   drain: { payments: 100_000, endToEnd: 20_000, endToEndPublishRateGuess: 5000 },
   accuracy: { rate: 1000, durationSec: 60, minTimeout: 1, maxTimeout: 30, connections: 100 },
   batchJob: { durationSec: 15, insertRate: 300, callbackRate: 100, minTimeout: 1, maxTimeout: 5, replicas: 5, limit: 1000, seedRows: 1_000_000 },
+  // dbPool: our workers' database.poolMax (config/default.json)
+  peer: { concurrency: 50, dbPool: 10, memoryTimers: 200_000, memoryDelaySec: 3600, killTimers: 10_000, killDelaySec: 600 },
 };
 
 // --quick runs inside `npm test` (CI): two repeats still give a median and a spread.
@@ -38,9 +45,10 @@ export const QUICK: Sizes = {
   drain: { payments: 3_000, endToEnd: 1_000, endToEndPublishRateGuess: 5000 },
   accuracy: { rate: 200, durationSec: 2, minTimeout: 1, maxTimeout: 2, connections: 50 },
   batchJob: { durationSec: 1.5, insertRate: 200, callbackRate: 60, minTimeout: 1, maxTimeout: 1, replicas: 5, limit: 1000, seedRows: 20_000 },
+  peer: { concurrency: 50, dbPool: 10, memoryTimers: 10_000, memoryDelaySec: 3600, killTimers: 1_000, killDelaySec: 600 },
 };
 
-export const SCENARIOS = ['ceilings', 'intake', 'accuracy', 'drain', 'batch-job'] as const;
+export const SCENARIOS = ['ceilings', 'intake', 'accuracy', 'drain', 'batch-job', 'peer'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Context {
@@ -51,8 +59,9 @@ export interface Context {
   outDir: string;
   tmpDir: string;
   /** COMPENSATOR_CONFIG files, one per broker prefix. */
-  configs: { quorum: string; classic: string; batchJob: string };
-  prefixes: { quorum: string; classic: string; batchJob: string; ceiling: string };
+  configs: { quorum: string; classic: string; batchJob: string; peer: string };
+  /** peer: the BullMQ key prefix of the peer's queues, and the broker prefix of our side's memory and SIGKILL runs. */
+  prefixes: { quorum: string; classic: string; batchJob: string; ceiling: string; peer: string };
   memory: MemorySampler;
   /** What the scenarios measured, for the ratios of later ones. */
   results: Record<string, unknown>;

@@ -40,27 +40,29 @@ export interface CpuPerPayment {
 }
 
 /**
- * Samples stackCpuMs every 50 ms while a drain runs, so that the CPU spent can be read for
- * exactly the window the rate is measured over (first to last settlement): process start-up
- * before the first settlement is not settlement work. (A second worker that is still starting
- * when the first settles counts its start-up: about 0.6 s of CPU, a few µs per payment.)
+ * Samples the CPU ms of some process groups (`read`, e.g. from stackCpuMs) every 50 ms while a
+ * drain runs, so that the CPU spent can be read for exactly the window the rate is measured over
+ * (first to last settlement): process start-up before the first settlement is not settlement
+ * work. (A second worker that is still starting when the first settles counts its start-up:
+ * about 0.6 s of CPU, a few µs per payment.)
  */
-function startCpuSampler(intervalMs = 50) {
-  const samples: Array<{ at: number; cpu: StackCpu }> = [];
+export function startCpuSampler<K extends string>(read: () => Record<K, number | undefined>, intervalMs = 50) {
+  type Sample = { at: number; cpu: Record<K, number | undefined> };
+  const samples: Sample[] = [];
   let running = true;
   const loop = (async () => {
     while (running) {
-      samples.push({ at: Date.now(), cpu: stackCpuMs() });
+      samples.push({ at: Date.now(), cpu: read() });
       await sleep(intervalMs);
     }
   })();
   /** CPU ms of one process group at a moment, interpolated between the samples around it. */
-  const at = (t: number, key: keyof StackCpu): number | undefined => {
+  const at = (t: number, key: K): number | undefined => {
     const known = samples.filter((s) => s.cpu[key] !== undefined);
     const after = known.findIndex((s) => s.at >= t);
     if (after <= 0) return undefined; // no sample before the moment, or none after it
-    const a = known[after - 1] as { at: number; cpu: StackCpu };
-    const b = known[after] as { at: number; cpu: StackCpu };
+    const a = known[after - 1] as Sample;
+    const b = known[after] as Sample;
     const [ca, cb] = [a.cpu[key] as number, b.cpu[key] as number];
     return ca + ((cb - ca) * (t - a.at)) / Math.max(1, b.at - a.at);
   };
@@ -68,19 +70,29 @@ function startCpuSampler(intervalMs = 50) {
     async stop(): Promise<void> {
       running = false;
       await loop;
-      samples.push({ at: Date.now(), cpu: stackCpuMs() });
+      samples.push({ at: Date.now(), cpu: read() });
     },
     /** CPU µs per payment of each group between two moments in which `payments` were settled. */
-    perPayment(from: number, to: number, payments: number): CpuPerPayment {
-      const per = (key: keyof StackCpu) => {
+    perPayment(from: number, to: number, payments: number, keys: readonly K[]): Record<K, number | undefined> {
+      const per = (key: K) => {
         const a = at(from, key);
         const b = at(to, key);
         return a === undefined || b === undefined ? undefined : ((b - a) * 1000) / Math.max(1, payments);
       };
-      const r = { workers: per('workers'), rabbitmq: per('rabbitmq'), mariadb: per('mariadb') };
-      return { ...r, total: sumIfAll([r.workers, r.rabbitmq, r.mariadb]) };
+      return Object.fromEntries(keys.map((k) => [k, per(k)])) as Record<K, number | undefined>;
     },
   };
+}
+
+const STACK_GROUPS = ['workers', 'rabbitmq', 'mariadb'] as const;
+
+function stackGroupsCpuMs(): Record<(typeof STACK_GROUPS)[number], number | undefined> {
+  const c: StackCpu = stackCpuMs();
+  return { workers: c.workers, rabbitmq: c.rabbitmq, mariadb: c.mariadb };
+}
+
+function withTotal(cpu: Omit<CpuPerPayment, 'total'>): CpuPerPayment {
+  return { ...cpu, total: sumIfAll([cpu.workers, cpu.rabbitmq, cpu.mariadb]) };
 }
 
 export interface EndToEndRun {
@@ -109,12 +121,14 @@ const CLOSED = { to: 'CLOSED' };
 const LOCK_RETRIES = 'compensator_db_lock_retries_total';
 const TRANSITIONS = 'compensator_transitions_total';
 
-async function closedTimes(pool: mysql.Pool, merchantId: string): Promise<number[]> {
-  const [rows] = await pool.query("SELECT closed_at FROM payments WHERE merchant_id = ? AND status = 'CLOSED'", [merchantId]);
+/** closed_at (epoch ms) of a merchant's CLOSED payments in `table` (the peer has a copy of payments). */
+export async function closedTimes(pool: mysql.Pool, merchantId: string, table = 'payments'): Promise<number[]> {
+  if (!/^[a-z_]+$/.test(table)) throw new Error(`bad table name ${table}`);
+  const [rows] = await pool.query(`SELECT closed_at FROM ${table} WHERE merchant_id = ? AND status = 'CLOSED'`, [merchantId]);
   return (rows as Array<{ closed_at: Date }>).map((r) => r.closed_at.getTime());
 }
 
-function perSecondCounts(times: number[], from: number): number[] {
+export function perSecondCounts(times: number[], from: number): number[] {
   const out: number[] = [];
   for (const t of times) {
     const i = Math.floor((t - from) / 1000);
@@ -143,7 +157,7 @@ async function drainWith(ctx: Context, pool: mysql.Pool, workers: number, tag: s
 
     ctx.memory.setScenario(`drain-${workers}w`);
     const started = Date.now();
-    const sampler = startCpuSampler();
+    const sampler = startCpuSampler(stackGroupsCpuMs);
     try {
       await stackUp(0, workers, env);
       await waitSettled(workers, 0, n, 600000);
@@ -170,7 +184,7 @@ async function drainWith(ctx: Context, pool: mysql.Pool, workers: number, tag: s
       lockRetries,
       settled: times.length,
       // the window of the rate: first to last settlement (closed_at is the settling transaction's time)
-      cpuMicrosPerPayment: sampler.perPayment(first, last, times.length - 1),
+      cpuMicrosPerPayment: withTotal(sampler.perPayment(first, last, times.length - 1, STACK_GROUPS)),
     };
     const cpu = r.cpuMicrosPerPayment;
     log(

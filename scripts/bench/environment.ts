@@ -6,17 +6,42 @@ import type { AddressInfo } from 'node:net';
  * the stack's RabbitMQ (a unique prefix per run), and the app processes that
  * `scripts/stack.sh up --api N --workers M` starts.
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { ROOT, STACK_DIR, cpuMsOf, httpText, log, readPid, run, sumIfAll } from './common';
 
 /**
  * The service runs in production mode as deployed: as users of its own that may do only what it
- * needs, with passwords made for this run (production refuses the stack's well-known ones).
+ * needs, with passwords made for this stack (production refuses the stack's well-known ones).
  * The bench's own tools (tables for the batch job, raw ceilings) use the owner and guest.
  */
-const RUN_PASSWORD = randomBytes(12).toString('hex');
+const RUN_PASSWORD = stackBenchPassword();
+
+/**
+ * One password per stack, made once in $STACK_DIR/bench/password (mode 600): every bench process
+ * (npm run bench, bench:worker) provisions the same users, so one started while another runs no
+ * longer changes the password under it (a password per process did: "Access denied").
+ */
+function stackBenchPassword(): string {
+  const file = path.join(STACK_DIR, 'bench', 'password');
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  if (!existsSync(file)) {
+    // written aside and linked into place: link fails if another process got there first, and no reader sees a half-written file
+    const tmp = `${file}.${process.pid}`;
+    writeFileSync(tmp, randomBytes(12).toString('hex'), { mode: 0o600 });
+    try {
+      linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      unlinkSync(tmp);
+    }
+  }
+  const password = readFileSync(file, 'utf8').trim();
+  if (!/^[0-9a-f]{24}$/.test(password)) throw new Error(`${file} does not hold a bench password (24 hex digits); delete it`);
+  return password;
+}
 export const BENCH_APP_USER = 'bench_app';
 export const BENCH_OWNER = 'bench_owner';
 export const BENCH_OWNER_PASSWORD = `${RUN_PASSWORD}o`;
@@ -50,6 +75,21 @@ export function rabbitmqPid(): number | undefined {
 
 export function mariadbPid(): number | undefined {
   return readPid(path.join(STACK_DIR, 'mariadb', 'mariadbd.pid'));
+}
+
+/** The stack's redis-server (scripts/stack/redis.sh), for the BullMQ peer only. */
+export function redisPid(): number | undefined {
+  return readPid(path.join(STACK_DIR, 'redis', 'redis-server.pid'));
+}
+
+/** REDIS_PORT, else the port the stack's Redis took (it moves off a 6379 that another Redis holds). */
+export function redisPort(): number {
+  return Number(process.env.REDIS_PORT ?? readPid(path.join(STACK_DIR, 'redis', 'port')) ?? 6379);
+}
+
+/** The stack's Redis data directory: redis-server's working directory, which tells it is ours. */
+export function redisDataDir(): string {
+  return path.join(STACK_DIR, 'redis', 'data');
 }
 
 /** Root over the stack's socket (mariadb-install-db's default: no password). */

@@ -14,6 +14,7 @@ import type { DrainResults, EndToEndRun } from './drain';
 import type { IntakeResults } from './intake';
 import type { LoadShare } from './machine-load';
 import type { MemoryPeak } from './memory';
+import type { PeerResults, SideDrain } from './peer-bullmq';
 
 export interface Machine {
   nproc: number;
@@ -60,6 +61,7 @@ interface Sections {
   e2e: EndToEndRun[];
   accuracy: AccuracyRun[];
   batch: BatchJobResults | undefined;
+  peer: PeerResults | undefined;
   chart: (name: string, spec: Record<string, unknown>) => Promise<string>;
   md: string[];
 }
@@ -72,6 +74,7 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
   const e2e = (r.endToEnd as EndToEndRun[] | undefined) ?? [];
   const accuracy = (r.accuracy as AccuracyRun[] | undefined) ?? [];
   const batch = r.batchJob as BatchJobResults | undefined;
+  const peer = r.peer as PeerResults | undefined;
   const charts: string[] = [];
   const chart = async (name: string, spec: Record<string, unknown>) => {
     try {
@@ -85,8 +88,8 @@ export async function writeReport(ctx: Context, machine: Machine, info: RunInfo,
   };
 
   const md: string[] = [];
-  const S: Sections = { ctx, machine, info, memory, load, ceilings, intake, drain, e2e, accuracy, batch, chart, md };
-  for (const section of [headerSection, targetsSection, ceilingsSection, intakeSection, drainSection, accuracySection, batchJobSection, memorySection, machineLoadSection, scalingSection]) {
+  const S: Sections = { ctx, machine, info, memory, load, ceilings, intake, drain, e2e, accuracy, batch, peer, chart, md };
+  for (const section of [headerSection, targetsSection, ceilingsSection, intakeSection, drainSection, accuracySection, batchJobSection, memorySection, peerSection, machineLoadSection, scalingSection]) {
     await section(S);
   }
   md.push(`Raw data: [results.json](results.json). Charts: ${charts.map((c) => `[${c}.svg](${c}.svg)`).join(', ')}.`);
@@ -435,6 +438,88 @@ async function memorySection(S: Sections): Promise<void> {
     md.push(await chart('memory', groupedBars('Peak RSS per process (MB); target 150 MB', 'MB', memory.map((m) => ({ category: m.scenario, series: m.process, value: m.peakRssMb })), { rule: 150 })));
   } else md.push('Not sampled (scenarios 2–4 not run).');
   md.push('');
+}
+
+/** ours / peer, or n/a when either is unknown or the peer's is 0. */
+function ratio(ours: number | undefined, peer: number | undefined, digits = 2): string {
+  if (ours === undefined || peer === undefined || !Number.isFinite(ours) || !Number.isFinite(peer)) return 'n/a';
+  if (peer === 0) return ours === 0 ? '— (both 0)' : 'n/a (peer 0)';
+  return `${fmt(ours / peer, digits)}×`;
+}
+
+/** 7. The BullMQ peer, side by side with ours: ours | peer | ours/peer for each figure. */
+async function peerSection(S: Sections): Promise<void> {
+  const { ctx, peer, chart, md } = S;
+  md.push('## 7. Peer: BullMQ delayed jobs on Redis, side by side');
+  md.push('');
+  if (!peer) {
+    md.push('Not run.');
+    md.push('');
+    return;
+  }
+  const p = ctx.sizes.peer;
+  md.push(
+    `**Peer**: BullMQ ${peer.bullmq} on the stack's Redis ${peer.redis.version} (127.0.0.1:${peer.redis.port}, appendonly ${peer.redis.appendonly}, appendfsync ${peer.redis.appendfsync}, RDB save "${peer.redis.save}"): one Queue per measurement, a job \`{ id }\` per payment with jobId \`pay-<id>\` and delay = deadline − now (ms), \`removeOnComplete\`, 5 attempts with exponential backoff. ` +
+      `Worker processes (\`node --import tsx scripts/bench/peer-bullmq-worker.ts\`), BullMQ concurrency **${peer.concurrency}** each, a MariaDB pool of ${peer.dbPool} (our workers' database.poolMax), settling each job in one transaction with our statements: \`UPDATE peer_payments SET status='CLOSED', updated_at=?, closed_at=? WHERE id=? AND status='PENDING'\` and, when it changed the row, the \`peer_payment_events\` row (copies of payments and payment_events: the designs share no row). ` +
+      `Ours settles in batches (worker prefetch and batch size from config/default.json), reads the rows by id first and writes the same UPDATE (by sorted ids) and event rows. **Ours**: the drain and accuracy figures ${peer.oursFrom.drain === 'this run' && peer.oursFrom.accuracy === 'this run' ? 'are this run\'s sections 3 and 4 (quorum, timers published directly)' : `come from sections 3 and 4 (drain: ${peer.oursFrom.drain}; accuracy: ${peer.oursFrom.accuracy})`}; memory and SIGKILL runs on a prefix of their own (\`${ctx.prefixes.peer}\`, quorum queues), timers published with the service's DelayScheduler.`,
+  );
+  md.push('');
+  if (ctx.quick) md.push('Quick run: figures only, not judged (quick). The samples are too small to compare the designs; `npm run bench -- --only peer` does.', '');
+  if (Object.keys(peer.errors).length) md.push(`**Errors**: ${Object.entries(peer.errors).map(([k, v]) => `${k}: ${v}`).join('; ')}`, '');
+  const a = peer.accuracy;
+  const row = (what: string, ours: string, theirs: string, r: string) => md.push(`| ${what} | ${ours} | ${theirs} | ${r} |`);
+  const num = (v: number | undefined, digits = 0, unit = '') => (v === undefined || !Number.isFinite(v) ? 'n/a' : `${fmt(v, digits)}${unit}`);
+  md.push('| figure | ours | peer (BullMQ) | ratio ours/peer |');
+  md.push('|---|---|---|---|');
+  const acc = a.ours ?? a.peer;
+  const accWhat = acc ? `at ${fmt(acc.targetRate)} timers/s for ${acc.durationSec} s, timeouts ${acc.timeouts[0]}–${acc.timeouts[1]} s, 2 workers` : '';
+  row(`settled / created ${accWhat}`, a.ours ? `${fmt(a.ours.settled)} / ${fmt(a.ours.created)}` : 'n/a', a.peer ? `${fmt(a.peer.settled)} / ${fmt(a.peer.created)}` : 'n/a', '');
+  for (const [label, key] of [['p50', 'p50'], ['p99', 'p99'], ['max', 'max']] as const) {
+    row(`lateness ${label} (s, lower is better)`, num(a.ours?.lateness[key], 3), num(a.peer?.lateness[key], 3), ratio(a.ours?.lateness[key], a.peer?.lateness[key]));
+  }
+  row('settled early (count; must be 0)', num(a.ours?.early), num(a.peer?.early), ratio(a.ours?.early, a.peer?.early));
+  const byWorkers = (runs: SideDrain[], w: number) => runs.find((d) => d.workers === w);
+  for (const w of [1, 2]) {
+    const o = byWorkers(peer.drain.ours, w);
+    const t = byWorkers(peer.drain.peer, w);
+    row(`drain of ${fmt(o?.payments ?? t?.payments)} already-due timers, ${w} worker${w > 1 ? 's' : ''} (settled/s, first→last settlement; higher is better)`, o ? `${num(o.settledPerSec)} (${fmt(o.settled)} settled)` : 'n/a', t ? `${num(t.settledPerSec)} (${fmt(t.settled)} settled)` : 'n/a', ratio(o?.settledPerSec, t?.settledPerSec));
+  }
+  for (const w of [1, 2]) {
+    const o = byWorkers(peer.drain.ours, w)?.cpuMicrosPerPayment;
+    const t = byWorkers(peer.drain.peer, w)?.cpuMicrosPerPayment;
+    const label = `${w} worker${w > 1 ? 's' : ''}`;
+    row(`CPU µs per settled payment, ${label}: workers`, num(o?.workers), num(t?.workers), ratio(o?.workers, t?.workers));
+    row(`CPU µs per settled payment, ${label}: broker (RabbitMQ / Redis)`, num(o?.broker), num(t?.broker), ratio(o?.broker, t?.broker));
+    row(`CPU µs per settled payment, ${label}: MariaDB`, num(o?.mariadb), num(t?.mariadb), ratio(o?.mariadb, t?.mariadb));
+    row(`CPU µs per settled payment, ${label}: all three (lower is better)`, `**${num(o?.total)}**`, `**${num(t?.total)}**`, ratio(o?.total, t?.total));
+  }
+  const m = peer.memory;
+  const memWhat = `measured at ${fmt(p.memoryTimers)} waiting timers (${p.memoryDelaySec} s delay), scaled ×${fmt(1e6 / p.memoryTimers)}`;
+  row(`broker memory per 1 M waiting timers, RSS growth (MB; ${memWhat}; lower is better)`, `**${num(m.ours?.rssPerMillionMb)}** (beam)`, `**${num(m.peer?.rssPerMillionMb)}** (redis-server)`, ratio(m.ours?.rssPerMillionMb, m.peer?.rssPerMillionMb));
+  row(`broker memory per 1 M waiting timers, the broker's own account (MB; ${memWhat})`, `${num(m.ours?.heapPerMillionMb)} (Erlang VM total)`, `${num(m.peer?.heapPerMillionMb)} (used_memory)`, ratio(m.ours?.heapPerMillionMb, m.peer?.heapPerMillionMb));
+  const k = peer.kill;
+  row(
+    `timers lost when the broker is SIGKILLed with ${fmt(p.killTimers)} waiting (${p.killDelaySec} s delay), counted after the restart (lower is better)`,
+    k.ours ? `**${fmt(k.ours.lost)}** (${fmt(k.ours.found)} found; killed ${fmt(k.ours.killAfterMs)} ms after the last confirm)` : 'n/a',
+    k.peer ? `**${fmt(k.peer.lost)}** (${fmt(k.peer.found)} found; killed ${fmt(k.peer.killAfterMs)} ms after the last add returned)` : 'n/a',
+    ratio(k.ours?.lost, k.peer?.lost),
+  );
+  md.push('');
+  md.push(
+    `Lateness = closed_at − expires_at of each design's own table; the peer's load is ours (accuracy.ts): rows inserted in 100 ms ticks, a job each right after, 2 worker processes. Drain: the rows inserted and every job added with no delay (they wait in the queue's wait list, as our timers wait in the compensation queue) before the workers start; settled/s and CPU from the first to the last settlement (closed_at), CPU from /proc (utime + stime of the worker processes, redis-server or RabbitMQ's beam, and mariadbd, sampled every 50 ms). ` +
+      `Memory: RSS (VmRSS) of the broker process and its own account before the first and right after the last timer was added or confirmed, the growth scaled linearly from ${fmt(p.memoryTimers)} to 1 M (measured at ${fmt(p.memoryTimers)}, scaled); the RSS growth is the figure compared. ` +
+      `SIGKILL: the stack's broker process only (its pid file), right after the last publisher confirm (ours: quorum queues confirm once the message is fsynced) or the last addBulk answer (peer: Redis writes each command to the AOF file before it answers and fsyncs it about once a second, appendfsync everysec; a killed process loses only what it had not yet handed to the kernel, while the second not yet fsynced is what a crash of the machine would lose, which this test does not do), restarted with \`scripts/stack.sh up\`, and the waiting timers counted (ours: queue.declare-ok of the prefix's delay and compensation queues, polled until all were found or the count held for 5 s; peer: getJobCounts). No target is set for the peer: the table gives figures and ratios.`,
+  );
+  md.push('');
+  const [ours, theirs] = [a.ours, a.peer];
+  if (ours && theirs) {
+    const lat = (['p50', 'p99', 'max'] as const).flatMap((q) => [
+      { category: `lateness ${q}`, series: 'ours', value: ours.lateness[q] },
+      { category: `lateness ${q}`, series: 'peer (BullMQ)', value: theirs.lateness[q] },
+    ]);
+    md.push(await chart('peer-lateness', groupedBars('Lateness: ours vs BullMQ delayed jobs (s)', 'seconds', lat)));
+    md.push('');
+  }
 }
 
 /** Which cores were ours during each scenario. */

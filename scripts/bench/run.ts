@@ -1,10 +1,13 @@
 /**
- * `npm run bench` (full, about 10 minutes on the 2-core machine) and `npm run bench -- --quick`
+ * `npm run bench` (full, about 18 minutes on the 2-core machine, 8 of them the BullMQ peer) and `npm run bench -- --quick`
  * (under 2 minutes). `--only <scenario>` (repeatable, or comma-separated) runs some scenarios:
- * ceilings, intake, accuracy, drain, batch-job. Memory (scenario 6) is sampled during intake,
+ * ceilings, intake, accuracy, drain, batch-job, peer. Memory (scenario 6) is sampled during intake,
  * accuracy and drain. Accuracy runs on quorum and classic queues with the timers published
  * directly (the timer path alone, which the target is about); `--with-api-accuracy` adds a quorum
  * run end to end through the API (about 95 s more). `--keep-db` keeps the bench database.
+ * `peer` (scenario 7, last: it SIGKILLs RabbitMQ and Redis and restarts them) runs BullMQ delayed
+ * jobs on the stack's Redis beside ours; alone (`--only peer`) it runs our drain and accuracy
+ * counterparts itself (about 10 minutes in all).
  *
  * It uses the local stack (scripts/stack.sh: RabbitMQ, MariaDB, nginx, the app processes), a
  * dedicated database (compensator_bench, created with root over the stack's socket) and broker
@@ -26,6 +29,7 @@ import { FULL, QUICK, SCENARIOS, type Context, type ScenarioName } from './conte
 import { runDrain, runEndToEnd, type EndToEndRun } from './drain';
 import { RABBITMQ_MGMT, createBenchDatabase, dropBenchDatabase, migrate, serverSettings, stackDownApps, writeConfig } from './environment';
 import { runIntake } from './intake';
+import { runPeer } from './peer-bullmq';
 import { createMachineLoadSampler } from './machine-load';
 import { createMemorySampler } from './memory';
 import { writeReport, type Machine, type RunInfo } from './report';
@@ -33,7 +37,7 @@ import { deleteBenchTopology } from './timers';
 
 function usage(): never {
   process.stdout.write(
-    'usage: npm run bench [-- --quick] [--only ceilings|intake|accuracy|drain|batch-job ...] [--with-api-accuracy] [--keep-db]\n',
+    'usage: npm run bench [-- --quick] [--only ceilings|intake|accuracy|drain|batch-job|peer ...] [--with-api-accuracy] [--keep-db]\n',
   );
   process.exit(2);
 }
@@ -117,7 +121,7 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   mkdirSync(tmpDir, { recursive: true });
   const db = 'compensator_bench';
-  const prefixes = { quorum: `bench-${short}-q`, classic: `bench-${short}-c`, batchJob: `bench-${short}-j`, ceiling: `bench-${short}-raw` };
+  const prefixes = { quorum: `bench-${short}-q`, classic: `bench-${short}-c`, batchJob: `bench-${short}-j`, ceiling: `bench-${short}-raw`, peer: `bench-${short}-p` };
   const memory = createMemorySampler();
   const machineLoad = createMachineLoadSampler();
   const ctx: Context = {
@@ -131,6 +135,7 @@ async function main(): Promise<void> {
       quorum: writeConfig(tmpDir, 'quorum', { prefix: prefixes.quorum, queueType: 'quorum' }),
       classic: writeConfig(tmpDir, 'classic', { prefix: prefixes.classic, queueType: 'classic' }),
       batchJob: writeConfig(tmpDir, 'batch-job', { prefix: prefixes.batchJob, queueType: 'quorum' }),
+      peer: writeConfig(tmpDir, 'peer', { prefix: prefixes.peer, queueType: 'quorum' }),
     },
     prefixes,
     memory,
@@ -142,7 +147,8 @@ async function main(): Promise<void> {
   log(`${command}: results in ${path.relative(ROOT, outDir)}; database ${db}; broker prefixes ${Object.values(prefixes).join(', ')}`);
 
   // Bounded in total: past the limit every loop stops and the cleanup runs.
-  const limitMs = (args.quick ? 6 : 20) * 60 * 1000;
+  // Full: the peer's two 100,000-timer drains settle about 1,000/s, one per job.
+  const limitMs = (args.quick ? 6 : 30) * 60 * 1000;
   const watchdog = setTimeout(() => {
     abort.requested = true;
     abort.reason = `the ${limitMs / 60000}-minute limit ran out`;
@@ -215,6 +221,8 @@ async function main(): Promise<void> {
     }
     if (want('drain')) await step('end to end (classic)', async () => void e2e.push(await runEndToEnd(ctx, 'classic')), 'none');
     if (want('batch-job')) await step('batch-job', () => runBatchJob(ctx), 'batchJob');
+    // Last: it SIGKILLs the brokers (and restarts them).
+    if (want('peer')) await step('peer (BullMQ on Redis)', () => runPeer(ctx), 'peer');
   } catch (err) {
     errors.setup = (err as Error).message.split('\n')[0] as string;
     log(`setup failed: ${(err as Error).stack ?? String(err)}`);
@@ -224,7 +232,7 @@ async function main(): Promise<void> {
     log('cleanup: stack.sh down --apps, child processes, the run\'s broker topology' + (args.keepDb ? '' : ' and database'));
     await stopAllChildren();
     await stackDownApps().catch((err) => log(`stack down failed: ${(err as Error).message}`));
-    for (const prefix of [prefixes.quorum, prefixes.classic, prefixes.batchJob]) {
+    for (const prefix of [prefixes.quorum, prefixes.classic, prefixes.batchJob, prefixes.peer]) {
       await deleteBenchTopology(prefix).catch((err) => log(`deleting topology ${prefix} failed: ${(err as Error).message}`));
     }
     if (!args.keepDb) await dropBenchDatabase(db).catch((err) => log(`dropping ${db} failed: ${(err as Error).message}`));
@@ -287,6 +295,9 @@ function addNotes(ctx: Context): void {
   );
   ctx.notes.push(
     `Batch job: ${ctx.quick ? 'the job on INDEX (status, expires_at) only (the status-only variant is skipped in --quick); ' : ''}${s.batchJob.durationSec} s of traffic per cell (plus ${s.batchJob.maxTimeout + 1.5} s to settle the last deadlines), timeouts ${s.batchJob.minTimeout}–${s.batchJob.maxTimeout} s so that most payments fall due inside the window, ${s.batchJob.seedRows.toLocaleString('en-US')} pre-existing settled rows for the big table; one run per cell.`,
+  );
+  ctx.notes.push(
+    `Peer (BullMQ): lateness at the accuracy scenario's rate, duration and timeouts, drains of ${s.drain.payments.toLocaleString('en-US')} already-due timers, memory measured with ${s.peer.memoryTimers.toLocaleString('en-US')} waiting timers (${s.peer.memoryDelaySec} s delay) and scaled to 1 M, ${s.peer.killTimers.toLocaleString('en-US')} timers (${s.peer.killDelaySec} s delay) waiting at the SIGKILL; one run each.`,
   );
   ctx.notes.push('The machine is shared: other engineers\' tests may use the same RabbitMQ and MariaDB during a run, which shows up as noise, and in the server-wide counters (Handler_read%, Innodb_deadlocks, the dead-letter counter, mariadbd CPU).');
 }

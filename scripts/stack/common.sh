@@ -92,6 +92,7 @@ ensure_packages() {
   find_bin mariadbd >/dev/null && find_bin mariadb >/dev/null && find_bin mariadb-install-db >/dev/null \
     || missing+=(mariadb-server)
   find_bin nginx >/dev/null || missing+=(nginx)
+  find_bin redis-server >/dev/null && find_bin redis-cli >/dev/null || missing+=(redis-server)
   command -v curl >/dev/null || missing+=(curl ca-certificates)
   command -v setsid >/dev/null && command -v flock >/dev/null || missing+=(util-linux)
   [ "${#missing[@]}" -eq 0 ] && return 0
@@ -119,6 +120,7 @@ ensure_packages() {
   [ "$rc" -eq 0 ] || die "apt-get failed (exit $rc)"
   [ -x "$RMQ_BIN/rabbitmq-server" ] || die "rabbitmq-server still missing after install"
   find_bin mariadbd >/dev/null || die "mariadbd still missing after install"
+  find_bin redis-server >/dev/null || die "redis-server still missing after install"
 }
 
 # fail_with_logs MESSAGE LINES FILE...: warn, show the last LINES of each FILE that exists, exit 1

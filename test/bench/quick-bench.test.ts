@@ -60,12 +60,13 @@ describe('npm run bench -- --quick', () => {
       'accuracy (classic)',
       'end to end (classic)',
       'batch-job',
+      'peer (BullMQ on Redis)',
     ]);
   });
 
   it('writes the report and its charts', () => {
     const report = readFileSync(path.join(dir, 'report.md'), 'utf8');
-    for (const section of ['## 1. Raw ceilings', '## 2. Intake', '## 3. Drain', '## 4. Timer accuracy', '## 5. The batch job', '## 6. Memory']) {
+    for (const section of ['## 1. Raw ceilings', '## 2. Intake', '## 3. Drain', '## 4. Timer accuracy', '## 5. The batch job', '## 6. Memory', '## 7. Peer: BullMQ delayed jobs on Redis']) {
       expect(report).toContain(section);
     }
     // A quick run judges no target: every row of the targets table says so, none says met.
@@ -76,7 +77,7 @@ describe('npm run bench -- --quick', () => {
     expect(targets).not.toMatch(/\| (met|not met) \|/);
     // The broker's state at start is recorded: a churned broker measures slower.
     expect(report).toMatch(/\*\*Broker at start\*\*: RabbitMQ up [\d,.]+ min, [\d,.]+ MB, [\d,]+ messages in [\d,]+ queues\./);
-    for (const chart of ['ceilings', 'intake', 'drain', 'dead-letterings', 'accuracy-histogram', 'batch-job-lateness', 'batch-job-work', 'memory']) {
+    for (const chart of ['ceilings', 'intake', 'drain', 'dead-letterings', 'accuracy-histogram', 'batch-job-lateness', 'batch-job-work', 'memory', 'peer-lateness']) {
       expect(readFileSync(path.join(dir, `${chart}.svg`), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
     }
   });
@@ -132,6 +133,34 @@ describe('npm run bench -- --quick', () => {
       expect({ size, deadlocks: cell.ours.errors.settle.deadlocks + cell.ours.workerLockRetries }).toEqual({ size, deadlocks: 0 });
       expect({ size, ours: cell.ours.unsettledDue, job: cell.job.unsettledDue }).toEqual({ size, ours: 0, job: 0 });
     }
+  });
+
+  it('runs the BullMQ peer beside ours: every timer settled, none early, what each broker kept after a SIGKILL counted', () => {
+    const peer = results.results.peer;
+    expect(peer.errors).toEqual({});
+    // Ours is this run's own drain and accuracy (the peer scenario runs them only when they did not run).
+    expect(peer.oursFrom).toEqual({ drain: 'this run', accuracy: 'this run' });
+    for (const side of ['ours', 'peer']) {
+      const a = peer.accuracy[side];
+      expect({ side, settled: a.settled, unsettled: a.unsettled, early: a.early, some: a.created > 0 }).toEqual({ side, settled: a.created, unsettled: 0, early: 0, some: true });
+      expect({ side, workers: peer.drain[side].map((d: any) => d.workers) }).toEqual({ side, workers: [1, 2] });
+      for (const d of peer.drain[side]) {
+        const cpu = d.cpuMicrosPerPayment;
+        expect({ side, workers: d.workers, settled: d.settled, cpu: [cpu.workers > 0, typeof cpu.broker, typeof cpu.mariadb] }).toEqual({ side, workers: d.workers, settled: d.payments, cpu: [true, 'number', 'number'] });
+      }
+      // Every timer of the memory run was waiting when the memory was read.
+      expect({ side, waiting: peer.memory[side].waiting }).toEqual({ side, waiting: peer.memory[side].timers });
+      const k = peer.kill[side];
+      expect({ side, found: Number.isInteger(k.found), lost: k.lost, inRange: k.found >= 0 && k.found <= k.timers }).toEqual({ side, found: true, lost: k.timers - k.found, inRange: true });
+    }
+    expect(peer.memory.peer.heapPerMillionMb).toBeGreaterThan(0);
+    // Every BullMQ key of the run went with its queue's obliterate.
+    expect(peer.keysLeft).toBe(0);
+    const report = readFileSync(path.join(dir, 'report.md'), 'utf8');
+    const section = report.slice(report.indexOf('## 7. Peer'), report.indexOf('## Machine load'));
+    expect(section).toContain('| figure | ours | peer (BullMQ) | ratio ours/peer |');
+    expect(section).toContain('not judged (quick)');
+    expect(section).not.toMatch(/\| (met|not met) \|/);
   });
 
   it('samples the memory of the api and worker processes', () => {
