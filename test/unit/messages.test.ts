@@ -45,7 +45,9 @@ describe('the message contract (src/messaging)', () => {
   describe("the timer's fast check (the worker's hot path)", () => {
     // Every value a field may take in the bodies below: valid ones, edge cases, and wrong types.
     const values: unknown[] = [undefined, 1, 2, 7, 0, -1, 1.5, 2 ** 53, Number.MAX_SAFE_INTEGER, '7', null, true, [], {}];
-    const bodies: unknown[] = [null, 7, 'x', [], [1], {}, { paymentId: 7, deadline: now, attempt: 1, extra: 'x' }, { paymentId: 7, deadline: now, attempt: 1, __proto__: { v: 2 } }];
+    const bodies: unknown[] = [null, 7, 'x', [], [1], {}, { paymentId: 7, deadline: now, attempt: 1, extra: 'x' }];
+    // Forms only raw JSON has: an own "__proto__" key, duplicate keys, exponents and fractions that are whole.
+    const raw = ['{"paymentId":7,"deadline":1,"attempt":1,"__proto__":{"v":2}}', '{"__proto__":null,"paymentId":7,"deadline":1,"attempt":1}', '{"paymentId":7,"paymentId":"7","deadline":1,"attempt":1}', '{"paymentId":1e21,"deadline":1,"attempt":1}', '{"paymentId":7.0,"deadline":1e3,"attempt":1}', '{"paymentId":-0,"deadline":1,"attempt":1}', '{"v":1.0,"paymentId":7,"deadline":1,"attempt":1}'];
     for (const v of values) for (const paymentId of values) for (const deadline of values) for (const attempt of [undefined, 1, 3, 0, 1.5, '1']) {
       const body: Record<string, unknown> = { paymentId, deadline, attempt };
       if (v !== undefined) body.v = v;
@@ -55,8 +57,8 @@ describe('the message contract (src/messaging)', () => {
 
     it('when it accepts a body, then the schema accepts it with the same result; and it accepts the bodies the scheduler writes', () => {
       let accepted = 0;
-      for (const body of bodies) {
-        const json: unknown = JSON.parse(JSON.stringify(body) ?? 'null');
+      for (const text of [...bodies.map((b) => JSON.stringify(b) ?? 'null'), ...raw]) {
+        const json: unknown = JSON.parse(text);
         const fast = timerFastCheck(json);
         const schema = timerSchemaForTests.safeParse(json);
         if (fast !== undefined) {
