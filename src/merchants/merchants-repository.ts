@@ -57,8 +57,20 @@ export function createMerchantsRepository(deps: { db: Database }) {
         await trx('merchant_api_keys').insert(row);
       });
     },
-    async findApiKeyByHash(hash: string): Promise<ApiKeyRow | undefined> {
-      return db<ApiKeyRow>('merchant_api_keys').where({ key_hash: hash }).first();
+    /**
+     * The key with this hash and, for a merchant's key, its merchant, in one query: every
+     * create authenticates, and the second round trip for the merchant cost a create more CPU
+     * than its own validation did.
+     */
+    async findApiKeyByHash(hash: string): Promise<{ key: ApiKeyRow; merchant: MerchantRow | undefined } | undefined> {
+      const row = (await db('merchant_api_keys')
+        .leftJoin('merchants', 'merchants.merchant_id', 'merchant_api_keys.merchant_id')
+        .where('merchant_api_keys.key_hash', hash)
+        .options({ nestTables: true })
+        .first('merchant_api_keys.*', 'merchants.*')) as { merchant_api_keys: ApiKeyRow; merchants: MerchantRow | Record<string, null> } | undefined;
+      if (!row) return undefined;
+      const merchant = row.merchants.merchant_id === null ? undefined : (row.merchants as MerchantRow);
+      return { key: row.merchant_api_keys, merchant };
     },
     /** The live key mapped to this RabbitMQ user (one at most: insertApiKey moves a mapping). */
     async findLiveKeyByAmqpUser(amqpUser: string): Promise<ApiKeyRow | undefined> {

@@ -19,6 +19,8 @@ export interface Principal {
   merchantId: string | null;
   /** A platform key's merchants, or '*' for all. */
   merchants: '*' | ReadonlySet<string>;
+  /** A merchant's key's merchant, read with the key (merchantFor needs no second query). */
+  merchant?: MerchantRow;
 }
 
 export function mayActFor(principal: Principal, merchantId: string): boolean {
@@ -178,9 +180,10 @@ export function createMerchantsService(deps: {
       const key = match?.[1];
       if (!key || !looksLikeApiKey(key)) throw new UnauthorizedError('an API key is required: Authorization: Bearer sk_...');
       const hash = hashApiKey(key);
-      const row = await repository.findApiKeyByHash(hash);
+      const found = await repository.findApiKeyByHash(hash);
+      const row = found?.key;
       if (!row || !digestsEqual(row.key_hash, hash) || row.revoked_at !== null) throw new UnauthorizedError('the API key is unknown or revoked');
-      if (row.merchant_id !== null) return { keyId: row.id, merchantId: row.merchant_id, merchants: new Set([row.merchant_id]) };
+      if (row.merchant_id !== null) return { keyId: row.id, merchantId: row.merchant_id, merchants: new Set([row.merchant_id]), merchant: found.merchant };
       const list = platformMerchantsOf(row);
       return { keyId: row.id, merchantId: null, merchants: list.includes('*') ? '*' : new Set(list) };
     },
@@ -209,7 +212,7 @@ export function createMerchantsService(deps: {
       if (merchantId === undefined) throw new ValidationError('merchantId is required with a platform key', [{ path: 'merchantId', message: 'required with a platform key' }]);
       if (requested !== undefined && requested !== merchantId) throw new ForbiddenError(`this key acts for merchant ${principal.merchantId}, not ${requested}`);
       if (!mayActFor(principal, merchantId)) throw new ForbiddenError(`this key may not act for merchant ${merchantId}`);
-      const merchant = await repository.findMerchant(merchantId);
+      const merchant = principal.merchant?.merchant_id === merchantId ? principal.merchant : await repository.findMerchant(merchantId);
       if (!merchant) throw new ForbiddenError(`this key may not act for merchant ${merchantId}`);
       return merchant;
     },
