@@ -71,6 +71,8 @@ export interface SideMemory {
   heapAfterMb: number;
   heapPerMillionMb: number;
   waiting: number;
+  /** Whether the broker's own figure had held still (3 readings a second apart within 1 % or 2 MB) before each reading. */
+  settled: { before: boolean; after: boolean };
 }
 
 export interface SideKill {
@@ -376,6 +378,28 @@ async function peerAccuracy(ctx: Context, pool: mysql.Pool): Promise<SideAccurac
 
 const mb = (bytes: number) => bytes / 1e6;
 
+/**
+ * A reading once the broker's own figure has held still: RabbitMQ frees memory long after the
+ * work that used it (a quorum queue keeps messages in its WAL's memory tables until the WAL
+ * rolls over), which read at the wrong moment showed as a negative growth. Bounded: after 45 s
+ * the last reading is taken, marked not settled.
+ */
+async function settledReading<T extends { heap: number }>(read: () => Promise<T>): Promise<{ value: T; settled: boolean }> {
+  const recent: T[] = [];
+  const deadline = Date.now() + 45000;
+  for (;;) {
+    checkAbort();
+    recent.push(await read());
+    if (recent.length > 3) recent.shift();
+    const heaps = recent.map((r) => r.heap);
+    const [lo, hi] = [Math.min(...heaps), Math.max(...heaps)];
+    const last = recent[recent.length - 1] as T;
+    if (recent.length === 3 && hi - lo <= Math.max(2, 0.01 * hi)) return { value: last, settled: true };
+    if (Date.now() > deadline) return { value: last, settled: false };
+    await sleep(1000);
+  }
+}
+
 async function peerMemory(ctx: Context): Promise<SideMemory> {
   const { memoryTimers: n, memoryDelaySec: delaySec } = ctx.sizes.peer;
   const name = 'memory';
@@ -384,9 +408,9 @@ async function peerMemory(ctx: Context): Promise<SideMemory> {
   const read = () => withRedis(async (redis) => ({ heap: mb(Number(infoField(await redis.info('memory'), 'used_memory'))), rss: memoryOf(pid)?.rssMb }));
   try {
     await queue.waitUntilReady();
-    const before = await read();
+    const { value: before, settled: settledBefore } = await settledReading(read);
     const addSec = await addJobs(queue, Array.from({ length: n }, (_, i) => ({ id: SYNTHETIC_ID_BASE + i, delay: delaySec * 1000 })));
-    const after = await read();
+    const { value: after, settled: settledAfter } = await settledReading(read);
     const waiting = await queue.getDelayedCount();
     const scale = 1e6 / n;
     const r: SideMemory = {
@@ -401,6 +425,7 @@ async function peerMemory(ctx: Context): Promise<SideMemory> {
       heapAfterMb: after.heap,
       heapPerMillionMb: (after.heap - before.heap) * scale,
       waiting,
+      settled: { before: settledBefore, after: settledAfter },
     };
     log(`peer memory: ${waiting} delayed jobs (added in ${addSec.toFixed(1)} s): used_memory ${before.heap.toFixed(1)} -> ${after.heap.toFixed(1)} MB, RSS ${fmt(before.rss, 1)} -> ${fmt(after.rss, 1)} MB; per 1 M: ${fmt(r.heapPerMillionMb)} MB used_memory, ${fmt(r.rssPerMillionMb)} MB RSS`);
     return r;
@@ -446,10 +471,10 @@ async function oursMemory(ctx: Context): Promise<SideMemory> {
   await deleteBenchTopology(prefix).catch(() => undefined);
   const schedulers = await openSchedulerPool(ctx.configs.peer, ctx.db, 2); // declares the topology
   try {
-    const before = await rabbitMemory();
+    const { value: before, settled: settledBefore } = await settledReading(rabbitMemory);
     const deadline = Date.now() + delaySec * 1000;
     const pub = await schedulers.publish(Array.from({ length: n }, (_, i) => ({ paymentId: SYNTHETIC_ID_BASE + i, deadline })));
-    const after = await rabbitMemory();
+    const { value: after, settled: settledAfter } = await settledReading(rabbitMemory);
     const waiting = await countOurTimers(prefix);
     const scale = 1e6 / n;
     const r: SideMemory = {
@@ -464,6 +489,7 @@ async function oursMemory(ctx: Context): Promise<SideMemory> {
       heapAfterMb: after.heap,
       heapPerMillionMb: (after.heap - before.heap) * scale,
       waiting,
+      settled: { before: settledBefore, after: settledAfter },
     };
     log(`ours memory: ${waiting} timers waiting (published in ${pub.seconds.toFixed(1)} s): Erlang total ${before.heap.toFixed(1)} -> ${after.heap.toFixed(1)} MB, beam RSS ${fmt(before.rss, 1)} -> ${fmt(after.rss, 1)} MB; per 1 M: ${fmt(r.heapPerMillionMb)} MB Erlang, ${fmt(r.rssPerMillionMb)} MB RSS`);
     return r;

@@ -14,7 +14,7 @@ import type { DrainResults, EndToEndRun } from './drain';
 import type { IntakeResults } from './intake';
 import type { LoadShare } from './machine-load';
 import type { MemoryPeak } from './memory';
-import type { PeerResults, SideDrain } from './peer-bullmq';
+import type { PeerResults, SideDrain, SideMemory } from './peer-bullmq';
 
 export interface Machine {
   nproc: number;
@@ -444,6 +444,7 @@ async function memorySection(S: Sections): Promise<void> {
 function ratio(ours: number | undefined, peer: number | undefined, digits = 2): string {
   if (ours === undefined || peer === undefined || !Number.isFinite(ours) || !Number.isFinite(peer)) return 'n/a';
   if (peer === 0) return ours === 0 ? '— (both 0)' : 'n/a (peer 0)';
+  if (ours < 0 || peer < 0) return 'n/a (a negative growth)';
   return `${fmt(ours / peer, digits)}×`;
 }
 
@@ -494,9 +495,16 @@ async function peerSection(S: Sections): Promise<void> {
     row(`CPU µs per settled payment, ${label}: all three (lower is better)`, `**${num(o?.total)}**`, `**${num(t?.total)}**`, ratio(o?.total, t?.total));
   }
   const m = peer.memory;
+  // A growth read while the broker freed older memory is no figure: shown with its readings, not compared.
+  const grew = (x: SideMemory | undefined, key: 'rss' | 'heap') => {
+    if (!x) return 'n/a';
+    const [b, a, per] = key === 'rss' ? [x.rssBeforeMb, x.rssAfterMb, x.rssPerMillionMb] : [x.heapBeforeMb, x.heapAfterMb, x.heapPerMillionMb];
+    const readings = `${num(b, 1)} → ${num(a, 1)} MB${x.settled.before && x.settled.after ? '' : ', not settled'}`;
+    return per !== undefined && per > 0 ? `**${num(per)}** (${readings})` : `not measurable (${readings})`;
+  };
   const memWhat = `measured at ${fmt(p.memoryTimers)} waiting timers (${p.memoryDelaySec} s delay), scaled ×${fmt(1e6 / p.memoryTimers)}`;
-  row(`broker memory per 1 M waiting timers, RSS growth (MB; ${memWhat}; lower is better)`, `**${num(m.ours?.rssPerMillionMb)}** (beam)`, `**${num(m.peer?.rssPerMillionMb)}** (redis-server)`, ratio(m.ours?.rssPerMillionMb, m.peer?.rssPerMillionMb));
-  row(`broker memory per 1 M waiting timers, the broker's own account (MB; ${memWhat})`, `${num(m.ours?.heapPerMillionMb)} (Erlang VM total)`, `${num(m.peer?.heapPerMillionMb)} (used_memory)`, ratio(m.ours?.heapPerMillionMb, m.peer?.heapPerMillionMb));
+  row(`broker memory per 1 M waiting timers, RSS growth of beam / redis-server (MB; ${memWhat}; lower is better)`, grew(m.ours, 'rss'), grew(m.peer, 'rss'), ratio(m.ours?.rssPerMillionMb, m.peer?.rssPerMillionMb));
+  row(`broker memory per 1 M waiting timers, the broker's own account: Erlang VM total / used_memory (MB; ${memWhat})`, grew(m.ours, 'heap'), grew(m.peer, 'heap'), ratio(m.ours?.heapPerMillionMb, m.peer?.heapPerMillionMb));
   const k = peer.kill;
   row(
     `timers lost when the broker is SIGKILLed with ${fmt(p.killTimers)} waiting (${p.killDelaySec} s delay), counted after the restart (lower is better)`,
@@ -507,7 +515,7 @@ async function peerSection(S: Sections): Promise<void> {
   md.push('');
   md.push(
     `Lateness = closed_at − expires_at of each design's own table; the peer's load is ours (accuracy.ts): rows inserted in 100 ms ticks, a job each right after, 2 worker processes. Drain: the rows inserted and every job added with no delay (they wait in the queue's wait list, as our timers wait in the compensation queue) before the workers start; settled/s and CPU from the first to the last settlement (closed_at), CPU from /proc (utime + stime of the worker processes, redis-server or RabbitMQ's beam, and mariadbd, sampled every 50 ms). ` +
-      `Memory: RSS (VmRSS) of the broker process and its own account before the first and right after the last timer was added or confirmed, the growth scaled linearly from ${fmt(p.memoryTimers)} to 1 M (measured at ${fmt(p.memoryTimers)}, scaled); the RSS growth is the figure compared. ` +
+      `Memory: RSS (VmRSS) of the broker process and its own account before the first and after the last timer was added or confirmed, each read once the broker's own figure had held still for 2 s (at most 45 s; "not settled" otherwise), the growth scaled linearly from ${fmt(p.memoryTimers)} to 1 M (measured at ${fmt(p.memoryTimers)}, scaled); the RSS growth is the figure compared (a quorum queue keeps message data in its WAL's memory tables until the WAL rolls over, so a rollover during the run can free more than the timers add: "not measurable"). ` +
       `SIGKILL: the stack's broker process only (its pid file), right after the last publisher confirm (ours: quorum queues confirm once the message is fsynced) or the last addBulk answer (peer: Redis writes each command to the AOF file before it answers and fsyncs it about once a second, appendfsync everysec; a killed process loses only what it had not yet handed to the kernel, while the second not yet fsynced is what a crash of the machine would lose, which this test does not do), restarted with \`scripts/stack.sh up\`, and the waiting timers counted (ours: queue.declare-ok of the prefix's delay and compensation queues, polled until all were found or the count held for 5 s; peer: getJobCounts). No target is set for the peer: the table gives figures and ratios.`,
   );
   md.push('');
