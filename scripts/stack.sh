@@ -18,6 +18,7 @@
 #   scripts/stack.sh down --cluster          stop only the cluster (--purge: also delete its data)
 #   scripts/stack.sh down --purge            stop everything and delete $STACK_DIR
 #   scripts/stack.sh status                  every process: pid, ports, whether it answers
+#   scripts/stack.sh rabbitmqctl ARGS...     rabbitmqctl against the stack's node (the bench forces a WAL roll-over)
 #
 # `up` is idempotent: it starts what is missing and leaves what runs. --api/--workers converge
 # that role to exactly that many processes (extra ones stop, dead ones start again, and one whose
@@ -310,7 +311,7 @@ usage() {
   cat >&2 <<EOF
 usage: $0 up [--api N] [--workers M] [--cluster K] [--rabbitmq 4]
        $0 down [--apps] [--cluster] [--purge] | down --rabbitmq4
-       $0 status
+       $0 status | rabbitmqctl ARGS...
 EOF
   exit 2
 }
@@ -322,6 +323,7 @@ main() {
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
     status) cmd_status ;;
+    rabbitmqctl) rmq_ctl single 60 "$@" ;; # the stack node's CLI, with its cookie and environment
     -h|--help|help) usage ;;
     *) usage ;;
   esac
