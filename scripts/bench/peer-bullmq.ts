@@ -400,6 +400,26 @@ async function settledReading<T extends { heap: number }>(read: () => Promise<T>
   }
 }
 
+/** Both sides' figures from two readings: the growth of each figure scaled from `timers` to 1 M. */
+function memoryGrowth(m: { timers: number; delaySec: number; addSec: number; before: { heap: number; rss?: number }; after: { heap: number; rss?: number }; heapFigure: string; waiting: number; settled: SideMemory['settled'] }): SideMemory {
+  const scale = 1e6 / m.timers;
+  const { before, after } = m;
+  return {
+    timers: m.timers,
+    delaySec: m.delaySec,
+    addSec: m.addSec,
+    rssBeforeMb: before.rss,
+    rssAfterMb: after.rss,
+    rssPerMillionMb: before.rss !== undefined && after.rss !== undefined ? (after.rss - before.rss) * scale : undefined,
+    heapFigure: m.heapFigure,
+    heapBeforeMb: before.heap,
+    heapAfterMb: after.heap,
+    heapPerMillionMb: (after.heap - before.heap) * scale,
+    waiting: m.waiting,
+    settled: m.settled,
+  };
+}
+
 async function peerMemory(ctx: Context): Promise<SideMemory> {
   const { memoryTimers: n, memoryDelaySec: delaySec } = ctx.sizes.peer;
   const name = 'memory';
@@ -412,21 +432,7 @@ async function peerMemory(ctx: Context): Promise<SideMemory> {
     const addSec = await addJobs(queue, Array.from({ length: n }, (_, i) => ({ id: SYNTHETIC_ID_BASE + i, delay: delaySec * 1000 })));
     const { value: after, settled: settledAfter } = await settledReading(read);
     const waiting = await queue.getDelayedCount();
-    const scale = 1e6 / n;
-    const r: SideMemory = {
-      timers: n,
-      delaySec,
-      addSec,
-      rssBeforeMb: before.rss,
-      rssAfterMb: after.rss,
-      rssPerMillionMb: before.rss !== undefined && after.rss !== undefined ? (after.rss - before.rss) * scale : undefined,
-      heapFigure: 'Redis INFO memory used_memory',
-      heapBeforeMb: before.heap,
-      heapAfterMb: after.heap,
-      heapPerMillionMb: (after.heap - before.heap) * scale,
-      waiting,
-      settled: { before: settledBefore, after: settledAfter },
-    };
+    const r = memoryGrowth({ timers: n, delaySec, addSec, before, after, heapFigure: 'Redis INFO memory used_memory', waiting, settled: { before: settledBefore, after: settledAfter } });
     log(`peer memory: ${waiting} delayed jobs (added in ${addSec.toFixed(1)} s): used_memory ${before.heap.toFixed(1)} -> ${after.heap.toFixed(1)} MB, RSS ${fmt(before.rss, 1)} -> ${fmt(after.rss, 1)} MB; per 1 M: ${fmt(r.heapPerMillionMb)} MB used_memory, ${fmt(r.rssPerMillionMb)} MB RSS`);
     return r;
   } finally {
@@ -490,21 +496,7 @@ async function oursMemory(ctx: Context): Promise<SideMemory> {
     await rollOverQuorumWal();
     const { value: after, settled: settledAfter } = await settledReading(rabbitMemory);
     const waiting = await countOurTimers(prefix);
-    const scale = 1e6 / n;
-    const r: SideMemory = {
-      timers: n,
-      delaySec,
-      addSec: pub.seconds,
-      rssBeforeMb: before.rss,
-      rssAfterMb: after.rss,
-      rssPerMillionMb: before.rss !== undefined && after.rss !== undefined ? (after.rss - before.rss) * scale : undefined,
-      heapFigure: 'Erlang VM memory total (erlang_vm_memory_bytes_total)',
-      heapBeforeMb: before.heap,
-      heapAfterMb: after.heap,
-      heapPerMillionMb: (after.heap - before.heap) * scale,
-      waiting,
-      settled: { before: settledBefore, after: settledAfter },
-    };
+    const r = memoryGrowth({ timers: n, delaySec, addSec: pub.seconds, before, after, heapFigure: 'Erlang VM memory total (erlang_vm_memory_bytes_total)', waiting, settled: { before: settledBefore, after: settledAfter } });
     log(`ours memory: ${waiting} timers waiting (published in ${pub.seconds.toFixed(1)} s): Erlang total ${before.heap.toFixed(1)} -> ${after.heap.toFixed(1)} MB, beam RSS ${fmt(before.rss, 1)} -> ${fmt(after.rss, 1)} MB; per 1 M: ${fmt(r.heapPerMillionMb)} MB Erlang, ${fmt(r.rssPerMillionMb)} MB RSS`);
     return r;
   } finally {
