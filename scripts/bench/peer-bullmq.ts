@@ -149,7 +149,7 @@ async function addJobs(queue: Queue<{ id: number }>, items: Array<{ id: number; 
   return (Date.now() - t0) / 1000;
 }
 
-/** The stack's redis-server, checked by its working directory (scripts/stack/redis.sh's is_our_redis). */
+/** The stack's redis-server, checked by its working directory and the stack's environment marker (scripts/stack/redis.sh's is_our_redis). */
 function stackRedisPid(): number {
   const pid = redisPid();
   if (!pid) throw new Error(`no redis pid file under ${STACK_DIR}/redis (scripts/stack.sh up starts it)`);
@@ -160,6 +160,9 @@ function stackRedisPid(): number {
     throw new Error(`redis-server pid ${pid} from the pid file is not running`);
   }
   if (cwd !== redisDataDir()) throw new Error(`pid ${pid} is not the stack's redis-server (its directory is ${cwd})`);
+  // The stack's marker too (scripts/stack/common.sh is_ours): a reused pid in that directory is not ours to SIGKILL.
+  const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  if (!environ.includes(`PC_STACK_DIR=${STACK_DIR}`)) throw new Error(`pid ${pid} does not carry the stack's marker PC_STACK_DIR=${STACK_DIR}`);
   return pid;
 }
 

@@ -17,18 +17,12 @@ RDS_PORTFILE="$RDS_DIR/port"
 RDS_CONF="$RDS_DIR/redis.conf"
 RDS_LOG="$RDS_DIR/redis.log"
 
-# is_our_redis PID: started by this script for this STACK_DIR. redis-server overwrites its
-# command line and environment with its process title unless `set-proc-title no` (which ours
-# has), so a server started with an older config is recognised by its binary and its working
-# directory, which redis sets to `dir`: ours is $RDS_DATADIR.
-is_our_redis() {
-  local pid="$1"
-  is_ours "$pid" && return 0
-  pid_alive "$pid" || return 1
-  # Debian's redis-server is a link to redis-check-rdb: compare the resolved binaries
-  local bin; bin="$(find_bin redis-server)" || return 1
-  [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$bin")" ] && [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$RDS_DATADIR" ]
-}
+# is_our_redis PID: started by this script for this STACK_DIR, by the environment marker every
+# server of the stack carries (ours runs with `set-proc-title no`, so redis-server keeps its
+# environment). Only that: `down` signals through stop_pid, which checks the same marker, so a
+# looser test here would report a server stopped that was not, and the next `up` would start a
+# second one on the same data directory.
+is_our_redis() { is_ours "$1"; }
 
 rds_port() { # the port of our running server, or the one it would start on
   local p; p="$(read_pid "$RDS_PORTFILE")"
@@ -90,6 +84,8 @@ EOF
     [ "$(now)" -ge "$deadline" ] && rds_fail "redis did not answer PONG on :$port within ${REDIS_START_TIMEOUT}s"
     sleep 0.2
   done
+  # A PONG from a server that took the port first, while ours failed to bind, is not ours.
+  pid_alive "$pid" || rds_fail "redis-server (pid $pid) exited during startup (is another server on :$port?)"
   log "redis: ready (pid $pid, port $port)"
 }
 

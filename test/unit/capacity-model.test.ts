@@ -54,6 +54,16 @@ describe('the capacity model (scripts/bench/capacity-model.ts, docs/capacity.md)
     expect(large?.topologyShards).toBe(17);
     expect(small?.rabbitNodes).toBe(3); // quorum queues need three, however small the load
     expect(large?.waiting).toBe(100_000 * 900);
+    // RabbitMQ's leader work per payment: the create's 500 + 4 dead-letterings and the settlement at 20 µs each;
+    // the two followers at half that each double it; at 60 % of a core.
+    expect(large?.rabbitCores).toBeCloseTo((100_000 * (500 + 4 * 20 + 20) * 2) / 1e6 / 0.6, 6);
+    expect(large?.rabbitNodes).toBe(Math.ceil((100_000 * 600 * 2) / 1e6 / 0.6 / 8));
+    // Memory: three replicas of every waiting timer (the 300-byte assumption here), spread over the nodes.
+    expect(large?.rabbitMemoryGbPerNode).toBeCloseTo((100_000 * 900 * 300 * 3) / 1e9 / (large?.rabbitNodes ?? 1), 6);
+    // A cell has a database of its own: at least as many shards as cells.
+    expect(large?.dbShards).toBe(17);
+    expect(large?.firstLimit).toBe('one queue per delay level: 17 cells');
+    expect(small?.firstLimit).toBe('none: apis and workers scale out');
   });
 
   it('when the run measured RabbitMQ memory per waiting timer, then the plan uses it; a growth that is not positive falls back to the assumption', () => {
