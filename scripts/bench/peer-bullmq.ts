@@ -149,7 +149,7 @@ async function addJobs(queue: Queue<{ id: number }>, items: Array<{ id: number; 
   return (Date.now() - t0) / 1000;
 }
 
-/** The stack's redis-server, checked by its working directory and the stack's environment marker (scripts/stack/redis.sh's is_our_redis). */
+/** The stack's redis-server, checked by its working directory and the stack's environment marker (scripts/stack/common.sh's is_ours, as the stack checks it). */
 function stackRedisPid(): number {
   const pid = redisPid();
   if (!pid) throw new Error(`no redis pid file under ${STACK_DIR}/redis (scripts/stack.sh up starts it)`);

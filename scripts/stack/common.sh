@@ -71,6 +71,22 @@ stop_pid() {
   fi
 }
 
+# stop_recorded LABEL PROCESS PIDFILE SECS: stop the server whose pid PIDFILE records, if it is
+# ours (SIGTERM, SIGKILL after SECS), and forget the pid file either way.
+stop_recorded() {
+  local label="$1" process="$2" pidfile="$3" secs="$4" pid
+  pid="$(read_pid "$pidfile")"
+  if ! is_ours "$pid"; then
+    rm -f "$pidfile"
+    log "$label: not running (nothing started by this script)"
+    return 0
+  fi
+  log "$label: stopping (pid $pid)"
+  stop_pid "$process" "$pid" "$secs"
+  rm -f "$pidfile"
+  log "$label: stopped"
+}
+
 # spawn LOGFILE CMD...: start CMD detached (new session), stdin /dev/null, output to
 # LOGFILE, with the PC_STACK_DIR marker; prints its pid. setsid does not fork here
 # (a background child of a non-interactive shell is not a process-group leader), so

@@ -117,18 +117,7 @@ start_mariadb() {
   log "mariadb: ready (pid $pid)"
 }
 
-stop_mariadb() {
-  local pid; pid="$(read_pid "$MDB_PIDFILE")"
-  if ! is_ours "$pid"; then
-    rm -f "$MDB_PIDFILE"
-    log "mariadb: not running (nothing started by this script)"
-    return 0
-  fi
-  log "mariadb: stopping (pid $pid)"
-  stop_pid mariadbd "$pid" 60
-  rm -f "$MDB_PIDFILE"
-  log "mariadb: stopped"
-}
+stop_mariadb() { stop_recorded mariadb mariadbd "$MDB_PIDFILE" 60; }
 
 status_mariadb() {
   local pid state answers

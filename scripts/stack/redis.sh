@@ -17,12 +17,10 @@ RDS_PORTFILE="$RDS_DIR/port"
 RDS_CONF="$RDS_DIR/redis.conf"
 RDS_LOG="$RDS_DIR/redis.log"
 
-# is_our_redis PID: started by this script for this STACK_DIR, by the environment marker every
-# server of the stack carries (ours runs with `set-proc-title no`, so redis-server keeps its
-# environment). Only that: `down` signals through stop_pid, which checks the same marker, so a
-# looser test here would report a server stopped that was not, and the next `up` would start a
-# second one on the same data directory.
-is_our_redis() { is_ours "$1"; }
+# Ours are known by the environment marker every server of the stack carries (is_ours): ours runs
+# with `set-proc-title no`, so redis-server keeps its environment. Only that: stop_pid checks the
+# same marker, so a looser test would report a server stopped that was not, and the next `up`
+# would start a second one on the same data directory.
 
 rds_port() { # the port of our running server, or the one it would start on
   local p; p="$(read_pid "$RDS_PORTFILE")"
@@ -47,7 +45,7 @@ rds_pick_port() {
 
 start_redis() {
   local pid port; pid="$(read_pid "$RDS_PIDFILE")"
-  if is_our_redis "$pid"; then
+  if is_ours "$pid"; then
     port="$(rds_port)"
     if rds_answers "$port"; then log "redis: already running (pid $pid, port $port)"; return 0; fi
     log "redis: process $pid exists but does not answer yet; waiting"
@@ -89,24 +87,13 @@ EOF
   log "redis: ready (pid $pid, port $port)"
 }
 
-stop_redis() {
-  local pid; pid="$(read_pid "$RDS_PIDFILE")"
-  if ! is_our_redis "$pid"; then
-    rm -f "$RDS_PIDFILE"
-    log "redis: not running (nothing started by this script)"
-    return 0
-  fi
-  log "redis: stopping (pid $pid)"
-  # SIGTERM: redis fsyncs the AOF and exits
-  stop_pid redis-server "$pid" 30
-  rm -f "$RDS_PIDFILE"
-  log "redis: stopped"
-}
+# SIGTERM: redis fsyncs the AOF and exits
+stop_redis() { stop_recorded redis redis-server "$RDS_PIDFILE" 30; }
 
 status_redis() {
   local pid state answers port
   pid="$(read_pid "$RDS_PIDFILE")"; port="$(rds_port)"
-  if is_our_redis "$pid"; then state="running (pid $pid)"
+  if is_ours "$pid"; then state="running (pid $pid)"
   elif ! find_bin redis-server >/dev/null; then state="not installed"
   elif port_open "$port"; then state="external (not started by this script)"
   else state="stopped"; fi
