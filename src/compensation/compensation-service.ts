@@ -80,11 +80,18 @@ export function createCompensationService(deps: {
     await deps.scheduler.schedule(timerMessage({ paymentId: due.timer.paymentId, deadline, attempt, correlationId: correlationIdOf(due.delivery) }));
   }
 
+  /** The decision for every payment of a channel that needs no call to it, if it needs none. */
+  function decideWithoutCall(channelName: string): Decision | undefined {
+    const adapter = deps.adapters.get(channelName);
+    if (!config.channels[channelName] || !adapter) return { kind: 'park', reason: 'unknown_channel', error: `channel ${channelName} is not configured` };
+    return adapter.callsChannel ? undefined : CLOSE;
+  }
+
   async function decide(payment: PaymentRow, attempt: number, correlationId: string | undefined): Promise<Decision> {
-    const channel = config.channels[payment.channel];
-    const adapter = deps.adapters.get(payment.channel);
-    if (!channel || !adapter) return { kind: 'park', reason: 'unknown_channel', error: `channel ${payment.channel} is not configured` };
-    if (!adapter.callsChannel) return CLOSE;
+    const withoutCall = decideWithoutCall(payment.channel);
+    if (withoutCall) return withoutCall;
+    const channel = config.channels[payment.channel] as Config['channels'][string];
+    const adapter = deps.adapters.get(payment.channel) as ChannelAdapter;
     const resource = toResource(payment);
     const context = { attempt, correlationId };
     try {
@@ -138,10 +145,14 @@ export function createCompensationService(deps: {
 
   /** Decides and settles the timers of one channel; channels run side by side. */
   async function settleChannel(group: Array<{ payment: PaymentRow; timers: DueTimer[] }>): Promise<void> {
-    const decisions = await mapWithConcurrency(group, config.worker.channelConcurrency, async (item) => {
-      const first = item.timers[0] as DueTimer;
-      return { ...item, decision: await decide(item.payment, first.timer.attempt, correlationIdOf(first.delivery)) };
-    });
+    // A channel that is never called decides the whole group at once, without a promise per payment.
+    const withoutCall = decideWithoutCall((group[0] as (typeof group)[number]).payment.channel);
+    const decisions = withoutCall
+      ? group.map((item) => ({ ...item, decision: withoutCall }))
+      : await mapWithConcurrency(group, config.worker.channelConcurrency, async (item) => {
+          const first = item.timers[0] as DueTimer;
+          return { ...item, decision: await decide(item.payment, first.timer.attempt, correlationIdOf(first.delivery)) };
+        });
     await parkTransactionConflicts(decisions);
 
     const toPark: ParkedItemInput[] = [];

@@ -144,6 +144,21 @@ export async function transactionInRounds<T>(db: Database, work: (send: SendRoun
   }
 }
 
+/**
+ * Payment ids as SQL text for `IN (...)`, ascending and without repeats: the one lock order every
+ * writer uses. Each must be a positive safe integer, or this throws, so the text can only be digits
+ * and commas. The hot statements inline ids instead of binding one `?` each: knex's and the
+ * driver's per-value work was a sixth of a worker's CPU per settlement (npm run bench:worker).
+ */
+export function sqlIdList(ids: Iterable<number>): string {
+  const sorted = [...new Set(ids)].sort((a, b) => a - b);
+  for (const id of sorted) {
+    if (!Number.isSafeInteger(id) || id <= 0) throw new Error(`sqlIdList: ${String(id)} is not a row id`);
+  }
+  if (sorted.length === 0) throw new Error('sqlIdList: no ids');
+  return sorted.join(',');
+}
+
 /** The first id an INSERT's result reports (a multi-row INSERT: its first row's). */
 export function insertIdOf(result: unknown): number {
   const id = (result as { insertId?: unknown }).insertId;

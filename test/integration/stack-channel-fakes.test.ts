@@ -84,7 +84,8 @@ describe('the channel fakes of the local stack', () => {
       const at = new Date().toISOString();
       const payment = (channel: string, orderId: string): PaymentResource => ({ id: generatePublicId(), merchantId: 'm_1', orderId, amount: 1999, currency: channel === 'stripe' ? 'USD' : 'CNY', channel, status: 'PENDING', createdAt: at, expiresAt: at, paidAt: null, closedAt: null, transactionId: null });
       for (const [channel, orderId] of [['wechatpay', 'o-1'], ['alipay_rsa2', 'o-2'], ['stripe', 'pi_3NotCreatedAtTheFake0001']] as const) {
-        await expect(adapters.get(channel)?.queryOrder(payment(channel, orderId), { attempt: 1 })).resolves.toMatchObject({ status: 'NOT_PAID' });
+        const answer = await adapters.get(channel)?.queryOrder(payment(channel, orderId), { attempt: 1 }).catch((err: unknown) => `${channel} at ${fakes.urls[channel === 'alipay_rsa2' ? 'alipay' : channel]}: ${String(err)}`);
+        expect(answer).toMatchObject({ status: 'NOT_PAID' });
       }
     } finally {
       await fakes.close();
@@ -108,10 +109,13 @@ describe('the channel fakes of the local stack', () => {
   });
 });
 
-/** The three fakes on three consecutive free ports (another process may take one first: try again). */
+/**
+ * The three fakes on three consecutive free ports (another process may take one first: try again),
+ * below Linux's ephemeral range (32768 and up), which outgoing connections take ports from.
+ */
 async function startOnFreePorts(file: string) {
   for (let attempt = 1; ; attempt++) {
-    const basePort = 20000 + Math.floor(Math.random() * 30000);
+    const basePort = 20000 + Math.floor(Math.random() * 12000);
     try {
       return { basePort, ...(await startChannelFakes({ keys: readChannelFakeKeys(file), basePort })) };
     } catch (err) {
