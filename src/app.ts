@@ -115,6 +115,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}) {
     repository: createMerchantsRepository({ db }),
     secretBox: createSecretBox(Buffer.from(config.merchantSecretsKey, 'base64')),
     rotationOverlapSeconds: config.notifications.secretRotationOverlapSeconds,
+    keyCacheMs: config.http.apiKeyCacheMs,
     onUnreadableSecret: (merchantId, secretId) => logger.error('a webhook secret does not open with MERCHANT_SECRETS_KEY', { merchantId, secretId }),
     now: overrides.now,
   });

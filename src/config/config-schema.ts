@@ -90,6 +90,11 @@ export const configSchema = z
         bodyLimitBytes: z.number().int().positive(),
         /** Requests per second per API key (creates and reads); more answer 429 RATE_LIMITED. */
         rateLimitPerKeyPerSecond: z.number().int().positive(),
+        /**
+         * How long an api process trusts a live API key it looked up, in ms (0: it asks the
+         * database on every request). A revoke takes effect everywhere within this time.
+         */
+        apiKeyCacheMs: z.number().int().min(0).max(60_000),
       })
       .strict(),
     database: z

@@ -69,10 +69,25 @@ export function createMerchantsService(deps: {
   rotationOverlapSeconds: number;
   /** A stored secret did not open: MERCHANT_SECRETS_KEY changed, or the row was altered. */
   onUnreadableSecret?: (merchantId: string, secretId: number) => void;
+  /**
+   * How long an api process keeps a live key it has looked up (http.apiKeyCacheMs; 0: never).
+   * A revoke reaches this process's cache at once, and every other process's within this time.
+   */
+  keyCacheMs?: number;
   now?: () => number;
 }) {
   const { repository, secretBox } = deps;
   const now = deps.now ?? Date.now;
+  const keyCacheMs = deps.keyCacheMs ?? 0;
+  /**
+   * Live keys only, by the key's SHA-256 (never the key): an unknown or revoked key always asks
+   * the database, so guessing cannot fill it, and it is bounded anyway (the oldest entry goes).
+   */
+  const keyCache = new Map<string, { principal: Principal; until: number }>();
+  const KEY_CACHE_MAX = 10_000;
+  const forgetKey = (keyId: string) => {
+    for (const [hash, entry] of keyCache) if (entry.principal.keyId === keyId) keyCache.delete(hash);
+  };
 
   function newKeyRow(merchantId: string | null, platformMerchants: string[] | null, amqpUser: string | null = null): { row: ApiKeyRow; issued: IssuedKey } {
     const key = generateApiKey();
@@ -120,7 +135,9 @@ export function createMerchantsService(deps: {
     },
 
     async revokeApiKey(merchantId: string, keyId: string): Promise<void> {
-      if (!(await repository.revokeApiKey(merchantId, keyId, new Date(now())))) {
+      const revoked = await repository.revokeApiKey(merchantId, keyId, new Date(now()));
+      forgetKey(keyId); // after the UPDATE, so a lookup that read the row just before it cannot keep it cached
+      if (!revoked) {
         throw new NotFoundError(`merchant ${merchantId} has no live key ${keyId}`);
       }
     },
@@ -153,7 +170,9 @@ export function createMerchantsService(deps: {
     },
 
     async revokePlatformKey(keyId: string): Promise<void> {
-      if (!(await repository.revokePlatformKey(keyId, new Date(now())))) throw new NotFoundError(`no live platform key ${keyId}`);
+      const revoked = await repository.revokePlatformKey(keyId, new Date(now()));
+      forgetKey(keyId);
+      if (!revoked) throw new NotFoundError(`no live platform key ${keyId}`);
     },
 
     /** The new secret signs from now on; the old ones sign too until the overlap ends. */
@@ -180,12 +199,22 @@ export function createMerchantsService(deps: {
       const key = match?.[1];
       if (!key || !looksLikeApiKey(key)) throw new UnauthorizedError('an API key is required: Authorization: Bearer sk_...');
       const hash = hashApiKey(key);
+      const cached = keyCache.get(hash);
+      if (cached && cached.until > now()) return cached.principal;
+      if (cached) keyCache.delete(hash);
       const found = await repository.findApiKeyByHash(hash);
       const row = found?.key;
       if (!row || !digestsEqual(row.key_hash, hash) || row.revoked_at !== null) throw new UnauthorizedError('the API key is unknown or revoked');
-      if (row.merchant_id !== null) return { keyId: row.id, merchantId: row.merchant_id, merchants: new Set([row.merchant_id]), merchant: found.merchant };
-      const list = platformMerchantsOf(row);
-      return { keyId: row.id, merchantId: null, merchants: list.includes('*') ? '*' : new Set(list) };
+      const list = row.merchant_id === null ? platformMerchantsOf(row) : [];
+      const principal: Principal =
+        row.merchant_id !== null
+          ? { keyId: row.id, merchantId: row.merchant_id, merchants: new Set([row.merchant_id]), merchant: found.merchant }
+          : { keyId: row.id, merchantId: null, merchants: list.includes('*') ? '*' : new Set(list) };
+      if (keyCacheMs > 0) {
+        if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string);
+        keyCache.set(hash, { principal, until: now() + keyCacheMs });
+      }
+      return principal;
     },
 
     /**

@@ -24,8 +24,8 @@ interface Delivery {
 }
 
 describe('trust: every request belongs to a merchant and proves it', () => {
-  // A short rotation overlap, so a test can watch the old secret stop signing.
-  const config = testConfig({ notifications: { secretRotationOverlapSeconds: 2 } });
+  // A short rotation overlap, so a test can watch the old secret stop signing; keys cached as deployed.
+  const config = testConfig({ notifications: { secretRotationOverlapSeconds: 2 }, http: { apiKeyCacheMs: 2000 } });
   const suite = useTestApp(config);
   let receiver: Server;
   let receiverUrl: string;
@@ -165,6 +165,19 @@ describe('trust: every request belongs to a merchant and proves it', () => {
       expect((await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody(), { authorization: `Bearer ${second.body.key}` })).status).toBe(201);
       // Revoking it again is a 404: there is no live key by that id.
       expect((await request(suite.t.baseUrl, 'DELETE', `/v1/admin/merchants/${shop.merchantId}/api-keys/${shop.apiKey.id}`, undefined, admin)).status).toBe(404);
+    });
+
+    it('when another process revokes a key this one has just used, then this one takes it for at most http.apiKeyCacheMs more, then answers 401', async () => {
+      const shop = await registerMerchant(suite.t.baseUrl);
+      expect((await create(shop)).status).toBe(201);
+      // Another replica's revoke (or the CLI's): the row changes, and this process is not told.
+      await suite.db('merchant_api_keys').where({ id: shop.apiKey.id }).update({ revoked_at: new Date() });
+      const revokedAt = Date.now();
+      expect((await create(shop)).status).toBe(201); // the cached key, well within its 2 s
+      await waitFor('the revoked key to answer 401', async () => (await create(shop)).status === 401, 15000, 50);
+      expect(Date.now() - revokedAt).toBeLessThan(config.http.apiKeyCacheMs + 1500);
+      // And a rejected key is never cached: it is asked about again (and still refused).
+      expect((await create(shop)).status).toBe(401);
     });
 
     it.each([
@@ -363,7 +376,8 @@ describe('trust: every request belongs to a merchant and proves it', () => {
 
       const rotated = JSON.parse((await cli('rotate-key', id, '--revoke-old')).stdout);
       expect(rotated.revoked).toEqual([added.apiKey.id]);
-      expect((await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody(), { authorization: `Bearer ${added.apiKey.key}` })).status).toBe(401);
+      // The CLI is another process: the running app stops taking the old key within http.apiKeyCacheMs.
+      await waitFor('the old key to answer 401', async () => (await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody(), { authorization: `Bearer ${added.apiKey.key}` })).status === 401, config.http.apiKeyCacheMs + 5000, 100);
       expect((await request(suite.t.baseUrl, 'POST', '/v1/payments', paymentBody(), { authorization: `Bearer ${rotated.apiKey.key}` })).status).toBe(201);
       expect(JSON.parse((await cli('rotate-webhook-secret', id)).stdout).webhookSecret).toMatch(/^whsec_/);
     });
