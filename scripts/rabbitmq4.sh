@@ -3,6 +3,7 @@
 # root (docs/performance.md): rabbitmq-server 4.0.x on Erlang/OTP 27, run from a chroot on its
 # own ports, with its data under .stack/rabbitmq4/.
 #   scripts/rabbitmq4.sh up       build the root once (about a minute), start the node, print AMQP_URL
+#   scripts/rabbitmq4.sh build    only build the root (npm test does it early, in the background)
 #   scripts/rabbitmq4.sh down     stop it and unmount /proc (--purge: also delete the root)
 #   scripts/rabbitmq4.sh status
 # Ports (loopback only): AMQP ${RABBITMQ4_PORT:-5673}, management ${RABBITMQ4_MGMT_PORT:-15673},
@@ -34,7 +35,7 @@ mirror() { # the Debian mirror apt already uses (deb822 or one-line sources)
 build_root() {
   [ -x "$ROOT/usr/sbin/rabbitmq-server" ] && return 0
   [ "$(id -u)" = 0 ] || die "building the debootstrap root needs root"
-  command -v debootstrap >/dev/null || { log "installing debootstrap"; apt-get install -y debootstrap >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y debootstrap >/dev/null; }; }
+  command -v debootstrap >/dev/null || { log "installing debootstrap"; apt-get -o DPkg::Lock::Timeout=300 install -y debootstrap >/dev/null 2>&1 || { apt-get -o DPkg::Lock::Timeout=300 update >/dev/null && apt-get -o DPkg::Lock::Timeout=300 install -y debootstrap >/dev/null; }; }
   mkdir -p "$DIR"
   rm -rf "$ROOT.partial"
   local t0=$SECONDS
@@ -109,7 +110,8 @@ cmd_status() {
 
 case "${1:-}" in
   up) cmd_up ;;
+  build) build_root ;;
   down) shift; cmd_down "${1:-}" ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down [--purge]|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|build|down [--purge]|status" >&2; exit 2 ;;
 esac

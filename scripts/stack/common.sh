@@ -129,8 +129,9 @@ ensure_packages() {
   fi
   local rc=0
   {
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update &&
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    # npm test fetches the RabbitMQ 4.0 root meanwhile, which may hold apt's lock for a moment: wait for it.
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update &&
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}"
   } || rc=$?
   [ "$added_policy" -eq 1 ] && "${sudo[@]}" rm -f "$policy"
   [ "$rc" -eq 0 ] || die "apt-get failed (exit $rc)"
