@@ -77,7 +77,8 @@ export interface FixedRate {
 
 export interface IntakeResults {
   apiReplicas: number;
-  byConcurrency: Array<{ connections: number; runs: LoadResult[]; rate: Spread; p50: Spread; p99: Spread; errors: number; non2xx: number }>;
+  /** cpu: over the level's repeats, as the paced runs count it (what a create costs when batches fill). */
+  byConcurrency: Array<{ connections: number; runs: LoadResult[]; rate: Spread; p50: Spread; p99: Spread; errors: number; non2xx: number; cpu: CreateCpu }>;
   fixedRate: FixedRate;
   /** The same paced load at half the best closed-loop rate: latency when not saturated. */
   halfCapacity?: FixedRate;
@@ -102,6 +103,7 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
   const byConcurrency: IntakeResults['byConcurrency'] = [];
   for (const connections of s.concurrencies) {
     const runs: LoadResult[] = [];
+    const cpuBefore = { stack: stackCpuMs(), machine: machineCpuMs() };
     for (let i = 0; i < ctx.sizes.repeats; i++) {
       checkAbort();
       const r = await runLoad({ url: NGINX_URL, path: '/v1/payments', connections, durationSec: s.durationSec, body: bodies.next, headers });
@@ -116,6 +118,7 @@ export async function runIntake(ctx: Context): Promise<IntakeResults> {
       p99: spread(runs.map((r) => r.p99)),
       errors: runs.reduce((a, r) => a + r.errors + r.timeouts, 0),
       non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+      cpu: createCpu(cpuBefore, runs.reduce((a, r) => a + r.ok, 0)),
     };
     byConcurrency.push(entry);
     log(`intake: c=${connections}: ${runs.map((r) => Math.round(r.okPerSec)).join(', ')} creates/s, p99 ${runs.map((r) => Math.round(r.p99)).join(', ')} ms, errors ${entry.errors}, non-2xx ${entry.non2xx}`);

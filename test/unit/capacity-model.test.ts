@@ -33,6 +33,18 @@ describe('the capacity model (scripts/bench/capacity-model.ts, docs/capacity.md)
     expect(intake?.measured).toBe(410);
   });
 
+  it('when the run measured the CPU of its best closed-loop level, then the intake check uses that cost, and the plan still the paced one', () => {
+    const r = results();
+    const best = { connections: 128, runs: [{ okPerSec: 1000 }], cpu: { microsPerCreate: { apis: 1200, rabbitmq: 200, mariadb: 200, nginx: 100, bench: 300 } } };
+    r.results.intake.byConcurrency = [{ connections: 8, runs: [{ okPerSec: 300 }] }, best] as typeof r.results.intake.byConcurrency;
+    const m = capacityModel(r);
+    const [, intake] = m.check;
+    // 2 cores / 2,000 µs = 1,000/s (the paced 5,000 µs would say 400/s).
+    expect(intake?.predicted).toBeCloseTo(1000, 6);
+    expect(intake?.from).toMatch(/at that load/);
+    expect(m.inputs.c.apis).toBe(3000);
+  });
+
   it('when one worker drains, then its own core bounds the prediction before the machine does', () => {
     const r = results();
     r.results.drain.runs = [{ workers: 1, settledPerSec: 6000, cpuMicrosPerPayment: { workers: 150, rabbitmq: 10, mariadb: 10 } }];
