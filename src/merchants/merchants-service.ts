@@ -85,9 +85,21 @@ export function createMerchantsService(deps: {
    */
   const keyCache = new Map<string, { principal: Principal; until: number }>();
   const KEY_CACHE_MAX = 10_000;
-  const forgetKey = (keyId: string) => {
-    for (const [hash, entry] of keyCache) if (entry.principal.keyId === keyId) keyCache.delete(hash);
-  };
+  /**
+   * Bumped before and after every revoke's UPDATE: a lookup stores its key only if no revoke
+   * began or ended while it ran, so a row read just before a revoke is never kept.
+   */
+  let revokes = 0;
+  /** A revoke here forgets every cached key: revokes are rare, and key ids compare by collation, not by ===. */
+  async function revoking<T>(update: () => Promise<T>): Promise<T> {
+    revokes++;
+    try {
+      return await update();
+    } finally {
+      revokes++;
+      keyCache.clear();
+    }
+  }
 
   function newKeyRow(merchantId: string | null, platformMerchants: string[] | null, amqpUser: string | null = null): { row: ApiKeyRow; issued: IssuedKey } {
     const key = generateApiKey();
@@ -135,8 +147,7 @@ export function createMerchantsService(deps: {
     },
 
     async revokeApiKey(merchantId: string, keyId: string): Promise<void> {
-      const revoked = await repository.revokeApiKey(merchantId, keyId, new Date(now()));
-      forgetKey(keyId); // after the UPDATE, so a lookup that read the row just before it cannot keep it cached
+      const revoked = await revoking(() => repository.revokeApiKey(merchantId, keyId, new Date(now())));
       if (!revoked) {
         throw new NotFoundError(`merchant ${merchantId} has no live key ${keyId}`);
       }
@@ -170,8 +181,7 @@ export function createMerchantsService(deps: {
     },
 
     async revokePlatformKey(keyId: string): Promise<void> {
-      const revoked = await repository.revokePlatformKey(keyId, new Date(now()));
-      forgetKey(keyId);
+      const revoked = await revoking(() => repository.revokePlatformKey(keyId, new Date(now())));
       if (!revoked) throw new NotFoundError(`no live platform key ${keyId}`);
     },
 
@@ -202,6 +212,8 @@ export function createMerchantsService(deps: {
       const cached = keyCache.get(hash);
       if (cached && cached.until > now()) return cached.principal;
       if (cached) keyCache.delete(hash);
+      // The entry's time counts from before the read: a slow database does not lengthen it.
+      const [readAt, revokesBefore] = [now(), revokes];
       const found = await repository.findApiKeyByHash(hash);
       const row = found?.key;
       if (!row || !digestsEqual(row.key_hash, hash) || row.revoked_at !== null) throw new UnauthorizedError('the API key is unknown or revoked');
@@ -210,9 +222,9 @@ export function createMerchantsService(deps: {
         row.merchant_id !== null
           ? { keyId: row.id, merchantId: row.merchant_id, merchants: new Set([row.merchant_id]), merchant: found.merchant }
           : { keyId: row.id, merchantId: null, merchants: list.includes('*') ? '*' : new Set(list) };
-      if (keyCacheMs > 0) {
+      if (keyCacheMs > 0 && revokes === revokesBefore) {
         if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string);
-        keyCache.set(hash, { principal, until: now() + keyCacheMs });
+        keyCache.set(hash, { principal, until: readAt + keyCacheMs });
       }
       return principal;
     },
